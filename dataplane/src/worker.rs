@@ -1,0 +1,157 @@
+//! The poll loop every worker runs, whatever its packet source: receive a
+//! burst on each port of each inline pair, pass every frame through the
+//! [`Engine`], forward it out of the pair's other port unless the verdict
+//! drops it, inject RSTs for reset flows, and count everything.
+
+use crate::engine::{Engine, FrameAction, SessionSink};
+use crate::io::{Burst, Frame, PacketIo};
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Two ports used as one bump-in-the-wire: frames in one go out the other.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortPair {
+    /// The port facing the clients (inside).
+    pub inside: u16,
+    /// The port facing the servers (outside).
+    pub outside: u16,
+}
+
+/// A worker's counters: written only by the worker, read by the stats thread.
+#[derive(Debug, Default)]
+pub struct WorkerCounters {
+    /// Frames received.
+    pub packets_rx: AtomicU64,
+    /// Frames handed to the TX ring.
+    pub packets_tx: AtomicU64,
+    /// Bytes received.
+    pub bytes_rx: AtomicU64,
+    /// Frames discarded by a drop or reset verdict.
+    pub packets_dropped_policy: AtomicU64,
+    /// Frames the TX ring refused even after a retry.
+    pub tx_failed: AtomicU64,
+    /// RST segments injected.
+    pub rst_sent: AtomicU64,
+    /// RSTs that could not be sent (no mbuf, or TX full).
+    pub rst_failed: AtomicU64,
+    /// Flows in the table at the last tick.
+    pub flows_active: AtomicU64,
+}
+
+impl WorkerCounters {
+    fn add(counter: &AtomicU64, n: u64) {
+        // Single writer: a relaxed load+store is enough and avoids a locked RMW.
+        counter.store(counter.load(Ordering::Relaxed).wrapping_add(n), Ordering::Relaxed);
+    }
+}
+
+/// One worker: its engine, where its finished sessions go, and its counters.
+pub struct Worker<S: SessionSink> {
+    /// The inspection and verdict engine (flow table, reassembly, parsers, policy).
+    pub engine: Engine,
+    /// Where finished session summaries go (reporter ring, or `inspect`'s writer).
+    pub sink: S,
+    /// Cache-padded counters, shared with the stats thread.
+    pub counters: std::sync::Arc<CachePadded<WorkerCounters>>,
+}
+
+impl<S: SessionSink> Worker<S> {
+    /// A worker around an engine and a sink.
+    pub fn new(engine: Engine, sink: S) -> Self {
+        Worker { engine, sink, counters: Default::default() }
+    }
+
+    /// One pass over every port of every pair: at most one RX burst per
+    /// port. `now_ns` is the worker's clock, read once per pass (frames that
+    /// carry their own capture time use that instead). Returns the number of
+    /// frames received, so callers can tell an idle pass.
+    pub fn poll_once<I: PacketIo>(&mut self, io: &mut I, pairs: &[PortPair], now_ns: u64) -> usize {
+        let mut received = 0;
+        for pair in pairs {
+            received += self.forward(io, pair.inside, pair.outside, now_ns);
+            received += self.forward(io, pair.outside, pair.inside, now_ns);
+        }
+        received
+    }
+
+    /// Expires idle flows (emitting their records) and refreshes the
+    /// occupancy counter; call every few milliseconds, not per packet.
+    pub fn tick(&mut self, now_ns: u64) {
+        self.engine.expire_idle(now_ns, &mut self.sink);
+        self.counters.flows_active.store(self.engine.flows_active() as u64, Ordering::Relaxed);
+    }
+
+    /// Ends every tracked flow and emits its record (at shutdown or end of capture).
+    pub fn finish(&mut self) {
+        self.engine.finish_all(&mut self.sink);
+        self.counters.flows_active.store(0, Ordering::Relaxed);
+    }
+
+    fn forward<I: PacketIo>(&mut self, io: &mut I, from: u16, to: u16, now_ns: u64) -> usize {
+        let mut rx: Burst<I::Frame> = Burst::new();
+        io.rx_burst(from, &mut rx);
+        let received = rx.len();
+        if received == 0 {
+            return 0;
+        }
+        let mut tx: Burst<I::Frame> = Burst::new();
+        let mut back: Burst<I::Frame> = Burst::new();
+        let (mut bytes, mut dropped, mut rst_sent, mut rst_failed) = (0u64, 0u64, 0u64, 0u64);
+        for frame in rx.drain(..) {
+            let data = frame.data();
+            bytes += data.len() as u64;
+            let ts = frame.timestamp_ns().unwrap_or(now_ns);
+            match self.engine.process(data, ts, &mut self.sink) {
+                FrameAction::Forward => tx.push(frame),
+                FrameAction::Drop => {
+                    dropped += 1;
+                    drop(frame);
+                }
+                FrameAction::Reset(rst) => {
+                    dropped += 1;
+                    drop(frame);
+                    // One RST back to the sender, one on to the receiver.
+                    for (bytes, burst) in [(rst.to_sender(), &mut back), (rst.to_receiver(), &mut tx)] {
+                        match io.alloc_frame(bytes) {
+                            Some(f) if !burst.is_full() => {
+                                burst.push(f);
+                                rst_sent += 1;
+                            }
+                            _ => rst_failed += 1,
+                        }
+                    }
+                }
+            }
+            if tx.is_full() {
+                self.transmit(io, to, &mut tx);
+            }
+            if back.is_full() {
+                self.transmit(io, from, &mut back);
+            }
+        }
+        self.transmit(io, to, &mut tx);
+        self.transmit(io, from, &mut back);
+        let c = &self.counters;
+        WorkerCounters::add(&c.packets_rx, received as u64);
+        WorkerCounters::add(&c.bytes_rx, bytes);
+        WorkerCounters::add(&c.packets_dropped_policy, dropped);
+        WorkerCounters::add(&c.rst_sent, rst_sent);
+        WorkerCounters::add(&c.rst_failed, rst_failed);
+        received
+    }
+
+    /// Sends a burst, retrying once what the TX ring refused; the rest is
+    /// freed and counted (a full TX ring must never stall the worker).
+    fn transmit<I: PacketIo>(&mut self, io: &mut I, port: u16, burst: &mut Burst<I::Frame>) {
+        if burst.is_empty() {
+            return;
+        }
+        let mut sent = io.tx_burst(port, burst);
+        if !burst.is_empty() {
+            sent += io.tx_burst(port, burst);
+        }
+        WorkerCounters::add(&self.counters.packets_tx, sent as u64);
+        WorkerCounters::add(&self.counters.tx_failed, burst.len() as u64);
+        burst.clear();
+    }
+}
