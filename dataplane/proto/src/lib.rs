@@ -9,6 +9,7 @@
 
 pub mod anomaly;
 pub mod text;
+pub mod tls;
 
 pub use anomaly::Anomalies;
 pub use text::BoundedStr;
