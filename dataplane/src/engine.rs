@@ -1,55 +1,148 @@
 //! The per-worker engine: decode → flow table → reassembly → inspection →
-//! verdict, one frame at a time, with every table sized at start-up.
-//!
-//! (Skeleton: forwards every frame; the lead is filling in the pipeline.)
+//! verdict, one frame at a time, with every table sized at start-up. It
+//! sees only byte slices and a timestamp, so `inspect`, tests and the live
+//! DPDK workers drive exactly the same code.
+
+use crate::decode::{decode_ethernet, Decoded, TcpSegment};
+use crate::flow::pool::{Pool, NO_SLOT};
+use crate::flow::reassembly::StreamStore;
+use crate::flow::{Endpoint, FlowIdx, FlowKey, FlowTable};
+use crate::rst::RstPair;
+use crate::session::{Dir, Point, Points, SessionFacts, Streams};
+use crate::verdict::{FlowVerdict, Verdicts};
+use mailgate_proto::{detect, Anomalies};
+use mailgate_protocol::record::MailProto;
 
 /// Start-up sizes and timeouts of one worker's engine.
 #[derive(Debug, Clone)]
 pub struct EngineConfig {
     /// Flows tracked at once (fixed; the table never grows).
     pub flow_capacity: usize,
+    /// Sessions whose facts are kept at once (mail sessions and those under inspection).
+    pub session_capacity: usize,
+    /// Sessions reassembled at once (only during their handshake phase).
+    pub stream_capacity: usize,
+    /// Bytes reassembled per direction from the start of a session.
+    pub reassembly_bytes: usize,
+    /// Idle timeout of a flow whose TCP handshake has not completed.
+    pub new_timeout_ms: u64,
+    /// Idle timeout of an established flow.
+    pub established_timeout_ms: u64,
+    /// How long a closed (FIN/RST) flow lingers for stray packets.
+    pub closed_timeout_ms: u64,
 }
 
 impl Default for EngineConfig {
     fn default() -> Self {
-        EngineConfig { flow_capacity: 65536 }
-    }
-}
-
-/// Two crafted RST frames that end a reset flow on both sides.
-#[derive(Debug, Clone)]
-pub struct RstPair {
-    len_sender: u8,
-    len_receiver: u8,
-    to_sender: [u8; 128],
-    to_receiver: [u8; 128],
-}
-
-impl RstPair {
-    /// The RST sent back out of the port the offending frame came in on.
-    pub fn to_sender(&self) -> &[u8] {
-        self.to_sender.get(..usize::from(self.len_sender)).unwrap_or(&[])
-    }
-    /// The RST sent on, out of the peer port, to the other side.
-    pub fn to_receiver(&self) -> &[u8] {
-        self.to_receiver.get(..usize::from(self.len_receiver)).unwrap_or(&[])
+        EngineConfig {
+            flow_capacity: 262_144,
+            session_capacity: 16_384,
+            stream_capacity: 4_096,
+            reassembly_bytes: 4_096,
+            new_timeout_ms: 30_000,
+            established_timeout_ms: 600_000,
+            closed_timeout_ms: 10_000,
+        }
     }
 }
 
 /// What the worker does with a frame after the engine saw it.
 #[derive(Debug, Clone)]
+// The RSTs travel inline so that a reset costs no heap allocation.
+#[allow(clippy::large_enum_variant)]
 pub enum FrameAction {
     /// Send it out of the pair's other port, unchanged.
     Forward,
     /// Discard it.
     Drop,
     /// Discard it and send the two RSTs.
-    Reset(Box<RstPair>),
+    Reset(RstPair),
 }
 
-/// A finished session, fixed-size, ready to be turned into a record off the hot path.
-#[derive(Debug, Clone)]
-pub struct FinishedSession {}
+/// LRU classes of the flow table, in eviction order (first evicted first).
+mod class {
+    /// FIN or RST seen: lingering for stray packets.
+    pub const CLOSED: usize = 0;
+    /// TCP handshake not complete.
+    pub const NEW: usize = 1;
+    /// Established, not mail (or not known to be).
+    pub const OTHER: usize = 2;
+    /// Established mail session: never evicted for room.
+    pub const MAIL: usize = 3;
+    /// How many classes.
+    pub const COUNT: usize = 4;
+}
+
+/// TCP state, from SYN/FIN/RST.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum TcpState {
+    /// Only the SYN (or SYN-ACK) seen.
+    #[default]
+    New,
+    /// Data or the final handshake ACK seen.
+    Established,
+    /// FIN from both sides, or a RST.
+    Closed,
+}
+
+/// One tracked flow (kept small: the table holds hundreds of thousands).
+#[derive(Debug, Clone, Copy, Default)]
+struct Flow {
+    flow_id: u64,
+    first_ns: u64,
+    last_ns: u64,
+    /// Per direction (`Dir::idx`): packets, frame bytes.
+    pkts: [u64; 2],
+    bytes: [u64; 2],
+    /// Next sequence number expected per direction (for RSTs).
+    next_seq: [u32; 2],
+    client_is_lo: bool,
+    direction_inferred: bool,
+    /// Mid-stream flow whose client is still a guess (no payload yet).
+    direction_pending: bool,
+    fin: [bool; 2],
+    tcp: TcpState,
+    /// Pooled facts (`NO_SLOT` when the flow is not inspected).
+    session: u32,
+    /// Pooled reassembly windows (`NO_SLOT` once inspection ended).
+    stream: u32,
+    anomalies: Anomalies,
+    verdict: FlowVerdict,
+}
+
+/// A finished session, fixed-size, turned into a record off the hot path.
+#[derive(Debug, Clone, Copy)]
+pub struct FinishedSession {
+    /// Identifier, unique per engine.
+    pub flow_id: u64,
+    /// First and last packet, ns since the epoch.
+    pub first_ns: u64,
+    /// Last packet.
+    pub last_ns: u64,
+    /// The initiator.
+    pub client: Endpoint,
+    /// The responder.
+    pub server: Endpoint,
+    /// Whether the client was inferred from content (flow picked up mid-stream).
+    pub direction_inferred: bool,
+    /// Packets to the server, to the client.
+    pub pkts: [u64; 2],
+    /// Frame bytes to the server, to the client.
+    pub bytes: [u64; 2],
+    /// Anomalies seen.
+    pub anomalies: Anomalies,
+    /// What inspection learnt (`None` when the flow was not inspected).
+    pub facts: Option<SessionFacts>,
+    /// The verdict.
+    pub verdict: FlowVerdict,
+}
+
+impl FinishedSession {
+    /// True for sessions `inspect` reports by default: mail, or a mail port whatever it carried.
+    pub fn is_reportable(&self) -> bool {
+        self.facts.is_some_and(|f| f.mail.is_some()) || detect_mail_port(self.server.port)
+    }
+}
 
 /// Where an engine puts finished sessions (a reporter ring, `inspect`'s writer…).
 pub trait SessionSink {
@@ -57,26 +150,368 @@ pub trait SessionSink {
     fn emit(&mut self, session: &FinishedSession);
 }
 
+/// Engine counters (read through [`Engine::stats`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EngineStats {
+    /// Flows created.
+    pub flows_created: u64,
+    /// New flows not tracked because the table was full of flows that may not be evicted.
+    pub flows_untracked: u64,
+    /// Flows evicted to make room.
+    pub flows_evicted: u64,
+    /// Sessions not inspected for lack of a free session or stream slot.
+    pub sessions_not_inspected: u64,
+    /// Mail sessions finished.
+    pub mail_sessions: u64,
+    /// Sessions finished.
+    pub sessions_finished: u64,
+}
+
 /// One worker's engine.
 pub struct Engine {
-    flows: usize,
+    config: EngineConfig,
+    flows: FlowTable<Flow, { class::COUNT }>,
+    sessions: Pool<SessionFacts>,
+    streams: StreamStore,
+    tls_scratch: Vec<u8>,
+    verdicts: Verdicts,
+    next_flow_id: u64,
+    stats: EngineStats,
+}
+
+fn detect_mail_port(port: u16) -> bool {
+    mailgate_config::MAIL_PORTS.contains(&port)
+}
+
+/// The mail protocol a TLS port implies (implicit TLS).
+fn implicit_tls_proto(port: u16) -> Option<MailProto> {
+    match port {
+        465 => Some(MailProto::Smtp),
+        993 => Some(MailProto::Imap),
+        995 => Some(MailProto::Pop3),
+        _ => None,
+    }
 }
 
 impl Engine {
-    /// An engine with all tables allocated for `config`.
-    pub fn new(_config: &EngineConfig) -> Self {
-        Engine { flows: 0 }
+    /// An engine with all tables allocated for `config`, deciding with `verdicts`.
+    pub fn new(config: &EngineConfig, verdicts: Verdicts) -> Self {
+        Engine {
+            flows: FlowTable::new(config.flow_capacity),
+            sessions: Pool::new(config.session_capacity),
+            streams: StreamStore::new(config.stream_capacity, config.reassembly_bytes),
+            tls_scratch: vec![0; config.reassembly_bytes.max(4096)],
+            verdicts,
+            config: config.clone(),
+            next_flow_id: 1,
+            stats: EngineStats::default(),
+        }
     }
-    /// Inspects one frame captured at `now_ns` and says what to do with it.
-    pub fn process(&mut self, _frame: &[u8], _now_ns: u64, _sink: &mut impl SessionSink) -> FrameAction {
-        FrameAction::Forward
+
+    /// The verdict engine (to swap the policy between bursts).
+    pub fn verdicts_mut(&mut self) -> &mut Verdicts {
+        &mut self.verdicts
     }
-    /// Ends flows idle past their timeout.
-    pub fn expire_idle(&mut self, _now_ns: u64, _sink: &mut impl SessionSink) {}
-    /// Ends every flow.
-    pub fn finish_all(&mut self, _sink: &mut impl SessionSink) {}
+
+    /// Counters.
+    pub fn stats(&self) -> EngineStats {
+        self.stats
+    }
+
     /// Flows currently tracked.
     pub fn flows_active(&self) -> usize {
-        self.flows
+        self.flows.len()
+    }
+
+    /// Inspects one frame captured at `now_ns` and says what to do with it.
+    pub fn process(&mut self, frame: &[u8], now_ns: u64, sink: &mut impl SessionSink) -> FrameAction {
+        match decode_ethernet(frame) {
+            Decoded::Tcp(seg) => self.process_tcp(frame, &seg, now_ns, sink),
+            Decoded::Fragment | Decoded::Other => FrameAction::Forward,
+        }
+    }
+
+    fn process_tcp(&mut self, frame: &[u8], seg: &TcpSegment<'_>, now_ns: u64, sink: &mut impl SessionSink) -> FrameAction {
+        let src = Endpoint::new(seg.src, seg.src_port);
+        let dst = Endpoint::new(seg.dst, seg.dst_port);
+        let (key, src_is_lo) = FlowKey::new(src, dst);
+        let idx = match self.flows.find(&key) {
+            Some(idx) => idx,
+            None => match self.new_flow(key, src_is_lo, seg, now_ns, sink) {
+                Some(idx) => idx,
+                // Not trackable (table full of mail sessions): forward without state.
+                None => return FrameAction::Forward,
+            },
+        };
+        let Some(flow) = self.flows.get_mut(idx) else { return FrameAction::Forward };
+        if flow.direction_pending && !seg.payload.is_empty() {
+            // A mid-stream flow's first payload tells who the server is.
+            let from_server = detect::looks_like_server_line(seg.payload);
+            let sender_is_client = src_is_lo == flow.client_is_lo;
+            if from_server == sender_is_client {
+                flow.client_is_lo = !flow.client_is_lo;
+                flow.pkts.swap(0, 1);
+                flow.bytes.swap(0, 1);
+                flow.next_seq.swap(0, 1);
+            }
+            flow.direction_pending = false;
+        }
+        let dir = if src_is_lo == flow.client_is_lo { Dir::ToServer } else { Dir::ToClient };
+        let d = dir.idx();
+        flow.last_ns = now_ns;
+        if let (Some(p), Some(b)) = (flow.pkts.get_mut(d), flow.bytes.get_mut(d)) {
+            *p += 1;
+            *b += frame.len() as u64;
+        }
+        let seq_end = seg.seq.wrapping_add(seg.payload.len() as u32).wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));
+        if let Some(n) = flow.next_seq.get_mut(d) {
+            if seq_end.wrapping_sub(*n) < 1 << 31 || *n == 0 {
+                *n = seq_end;
+            }
+        }
+        if seg.flags.rst {
+            flow.tcp = TcpState::Closed;
+        } else if seg.flags.fin {
+            if let Some(f) = flow.fin.get_mut(d) {
+                *f = true;
+            }
+            if flow.fin == [true, true] {
+                flow.tcp = TcpState::Closed;
+            }
+        } else if flow.tcp == TcpState::New && seg.flags.ack && !seg.flags.syn {
+            flow.tcp = TcpState::Established;
+        }
+
+        let mut action = if self.verdicts.enforced(&flow.verdict) { FrameAction::Drop } else { FrameAction::Forward };
+        if matches!(action, FrameAction::Forward) {
+            action = self.inspect(idx, dir, seg, frame, now_ns);
+        }
+        self.reclassify(idx);
+        action
+    }
+
+    /// Creates the flow of a segment not in the table; evicts for room when allowed.
+    fn new_flow(
+        &mut self,
+        key: FlowKey,
+        src_is_lo: bool,
+        seg: &TcpSegment<'_>,
+        now_ns: u64,
+        sink: &mut impl SessionSink,
+    ) -> Option<FlowIdx> {
+        if self.flows.is_full() && !self.evict_one(sink) {
+            self.stats.flows_untracked += 1;
+            return None;
+        }
+        let syn_only = seg.flags.syn && !seg.flags.ack;
+        let syn_ack = seg.flags.syn && seg.flags.ack;
+        let (client_is_lo, inferred, pending) = if syn_only {
+            (src_is_lo, false, false)
+        } else if syn_ack {
+            (!src_is_lo, false, false)
+        } else if !seg.payload.is_empty() {
+            let from_server = detect::looks_like_server_line(seg.payload);
+            (if from_server { !src_is_lo } else { src_is_lo }, true, false)
+        } else {
+            // No payload to tell by: take the lower (or mail) port as the server's, for now.
+            let sender_is_server = detect_mail_port(seg.src_port) || seg.src_port < seg.dst_port;
+            (if sender_is_server { !src_is_lo } else { src_is_lo }, true, true)
+        };
+        let mut flow = Flow {
+            flow_id: self.next_flow_id,
+            first_ns: now_ns,
+            last_ns: now_ns,
+            client_is_lo,
+            direction_inferred: inferred,
+            direction_pending: pending,
+            session: NO_SLOT,
+            stream: NO_SLOT,
+            ..Flow::default()
+        };
+        if inferred {
+            flow.anomalies.insert(Anomalies::MIDSTREAM);
+        }
+        if seg.flags.syn && !seg.payload.is_empty() {
+            flow.anomalies.insert(Anomalies::SYN_WITH_DATA);
+        }
+        // Inspection state: facts for the whole session, a window for its start.
+        match (self.sessions.take(SessionFacts::new(inferred)), self.streams.take()) {
+            (Some(s), Some(w)) => {
+                flow.session = s;
+                flow.stream = w;
+            }
+            (s, w) => {
+                if let Some(s) = s {
+                    self.sessions.give_back(s);
+                }
+                if let Some(w) = w {
+                    self.streams.give_back(w);
+                }
+                flow.anomalies.insert(Anomalies::NOT_INSPECTED);
+                self.stats.sessions_not_inspected += 1;
+            }
+        }
+        self.next_flow_id += 1;
+        self.stats.flows_created += 1;
+        let idx = self.flows.insert(key, flow, class::NEW).ok()?;
+        // The SYN itself is a decision point: a mail port no rule can admit is decided now.
+        if syn_only {
+            let (client, server) = self.endpoints(idx)?;
+            if let Some(f) = self.flows.get_mut(idx) {
+                self.verdicts.at_syn(&mut f.verdict, &client, &server, now_ns);
+            }
+        }
+        Some(idx)
+    }
+
+    /// Makes room for one flow: the oldest closed, then half-open, then
+    /// established non-mail flow goes (its record is emitted); mail sessions stay.
+    fn evict_one(&mut self, sink: &mut impl SessionSink) -> bool {
+        for c in [class::CLOSED, class::NEW, class::OTHER] {
+            if let Some(idx) = self.flows.oldest(c) {
+                self.finish(idx, sink);
+                self.stats.flows_evicted += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// The flow's (client, server) endpoints.
+    fn endpoints(&self, idx: FlowIdx) -> Option<(Endpoint, Endpoint)> {
+        let key = self.flows.key(idx)?;
+        let flow = self.flows.get(idx)?;
+        Some(if flow.client_is_lo { (*key.lo(), *key.hi()) } else { (*key.hi(), *key.lo()) })
+    }
+
+    /// Runs inspection for one segment and the verdict at every decision point crossed.
+    fn inspect(&mut self, idx: FlowIdx, dir: Dir, seg: &TcpSegment<'_>, frame: &[u8], now_ns: u64) -> FrameAction {
+        let Some((client, server)) = self.endpoints(idx) else { return FrameAction::Forward };
+        let Some(flow) = self.flows.get_mut(idx) else { return FrameAction::Forward };
+        let Some(facts) = self.sessions.get_mut(flow.session) else { return FrameAction::Forward };
+        let mut points = Points::new();
+        if let Some((dirs, bytes, bits)) = self.streams.get(flow.stream) {
+            let d = dir.idx();
+            if let Some(state) = dirs.get_mut(d) {
+                if seg.flags.syn {
+                    state.set_base(seg.seq.wrapping_add(1));
+                } else if !seg.payload.is_empty() && !state.has_base() {
+                    state.set_base(seg.seq);
+                }
+            }
+            if !seg.payload.is_empty() && facts.inspecting() {
+                let mut streams = Streams { dirs, bytes, bits };
+                facts.on_segment(&mut streams, dir, seg.seq, seg.payload, &mut self.tls_scratch, &mut flow.anomalies, &mut points);
+            }
+        }
+        if points.contains(&Point::ClientHello) {
+            if let Some(proto) = implicit_tls_proto(server.port) {
+                if facts.tls.is_some_and(|t| t.implicit) {
+                    facts.set_mail_from_port(proto);
+                }
+            }
+        }
+        if points.contains(&Point::Detect) || points.contains(&Point::ClientHello) {
+            let mail_port = detect_mail_port(server.port);
+            let standard = facts.mail.is_some_and(|p| mailgate_config::standard_ports(p).contains(&server.port));
+            if facts.mail.is_some() && !standard {
+                flow.anomalies.insert(Anomalies::MAIL_ON_NONSTANDARD_PORT);
+            }
+            let tls_not_mail = facts.tls.is_some() && facts.mail.is_none();
+            if mail_port && (facts.not_mail || tls_not_mail) {
+                flow.anomalies.insert(Anomalies::NON_MAIL_ON_MAIL_PORT);
+            }
+        }
+        if !facts.inspecting() && flow.stream != NO_SLOT {
+            // Handshake phase over: from now on a packet costs one lookup.
+            self.streams.give_back(flow.stream);
+            flow.stream = NO_SLOT;
+        }
+        let mut action = FrameAction::Forward;
+        for point in points {
+            let blocked = self.verdicts.at_point(&mut flow.verdict, point, facts, &flow.anomalies, &client, &server, now_ns);
+            if blocked {
+                action = if self.verdicts.resets(&flow.verdict) {
+                    FrameAction::Reset(RstPair::for_segment(frame, seg))
+                } else {
+                    FrameAction::Drop
+                };
+                break;
+            }
+        }
+        action
+    }
+
+    /// Moves a flow to the LRU list its state belongs in.
+    fn reclassify(&mut self, idx: FlowIdx) {
+        let Some(flow) = self.flows.get(idx) else { return };
+        let mail = self.sessions.get(flow.session).is_some_and(|f| f.mail.is_some());
+        let c = match flow.tcp {
+            TcpState::Closed => class::CLOSED,
+            TcpState::New => class::NEW,
+            TcpState::Established if mail => class::MAIL,
+            TcpState::Established => class::OTHER,
+        };
+        self.flows.touch(idx, c);
+    }
+
+    fn timeout_ns(&self, c: usize) -> u64 {
+        let ms = match c {
+            class::CLOSED => self.config.closed_timeout_ms,
+            class::NEW => self.config.new_timeout_ms,
+            _ => self.config.established_timeout_ms,
+        };
+        ms.saturating_mul(1_000_000)
+    }
+
+    /// Ends flows idle past their timeout and emits their records.
+    pub fn expire_idle(&mut self, now_ns: u64, sink: &mut impl SessionSink) {
+        for c in 0..class::COUNT {
+            let timeout = self.timeout_ns(c);
+            while let Some(idx) = self.flows.oldest(c) {
+                let idle = self.flows.get(idx).is_some_and(|f| now_ns.saturating_sub(f.last_ns) > timeout);
+                if !idle {
+                    break;
+                }
+                self.finish(idx, sink);
+            }
+        }
+    }
+
+    /// Ends every flow (end of capture, shutdown) and emits its record.
+    pub fn finish_all(&mut self, sink: &mut impl SessionSink) {
+        for c in 0..class::COUNT {
+            while let Some(idx) = self.flows.oldest(c) {
+                self.finish(idx, sink);
+            }
+        }
+    }
+
+    /// Removes a flow, gives back its slots and emits its record.
+    fn finish(&mut self, idx: FlowIdx, sink: &mut impl SessionSink) {
+        let Some((client, server)) = self.endpoints(idx) else { return };
+        let Some(flow) = self.flows.get(idx).copied() else { return };
+        let facts = self.sessions.get(flow.session).copied();
+        let finished = FinishedSession {
+            flow_id: flow.flow_id,
+            first_ns: flow.first_ns,
+            last_ns: flow.last_ns,
+            client,
+            server,
+            direction_inferred: flow.direction_inferred,
+            pkts: flow.pkts,
+            bytes: flow.bytes,
+            anomalies: flow.anomalies,
+            facts,
+            verdict: flow.verdict,
+        };
+        self.sessions.give_back(flow.session);
+        self.streams.give_back(flow.stream);
+        self.flows.remove(idx);
+        self.stats.sessions_finished += 1;
+        if finished.facts.is_some_and(|f| f.mail.is_some()) {
+            self.stats.mail_sessions += 1;
+        }
+        sink.emit(&finished);
     }
 }

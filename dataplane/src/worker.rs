@@ -112,6 +112,9 @@ impl<S: SessionSink> Worker<S> {
                     drop(frame);
                     // One RST back to the sender, one on to the receiver.
                     for (bytes, burst) in [(rst.to_sender(), &mut back), (rst.to_receiver(), &mut tx)] {
+                        if bytes.is_empty() {
+                            continue;
+                        }
                         match io.alloc_frame(bytes) {
                             Some(f) if !burst.is_full() => {
                                 burst.push(f);

@@ -45,6 +45,12 @@ anomalies! {
     FRAGMENT_OVERLAP = 12, "fragment_overlap";
     /// The client pipelined commands before the server greeting.
     EARLY_CLIENT_DATA = 13, "early_client_data";
+    /// A mail protocol ran on a port that is not one of its standard ports.
+    MAIL_ON_NONSTANDARD_PORT = 14, "mail_on_nonstandard_port";
+    /// A mail port carried something that is not mail (a tunnel, another protocol).
+    NON_MAIL_ON_MAIL_PORT = 15, "non_mail_on_mail_port";
+    /// No inspection state was free (pools exhausted): the session was not inspected.
+    NOT_INSPECTED = 16, "not_inspected";
 }
 
 impl Anomalies {
@@ -97,5 +103,15 @@ mod tests {
             assert_eq!(Anomalies::from_name(name), Some(*a));
         }
         assert!(!Anomalies::NONE.contains(Anomalies::NONE));
+    }
+
+    #[test]
+    fn every_anomaly_has_its_own_bit_and_name() {
+        for (i, (a, name)) in Anomalies::ALL.iter().enumerate() {
+            for (b, other) in Anomalies::ALL.iter().skip(i + 1) {
+                assert_ne!(a, b, "{name} and {other} share a bit");
+                assert_ne!(name, other);
+            }
+        }
     }
 }

@@ -1,0 +1,219 @@
+//! Frame decoding: Ethernet II (with 802.1Q / QinQ tags), IPv4 (options),
+//! IPv6 (extension headers), TCP — headers by `smoltcp::wire`, which checks
+//! every length before any accessor runs. Only the 802.1Q tag, which
+//! smoltcp does not know, is read here by hand.
+
+use smoltcp::wire::{
+    EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6ExtHeader, Ipv6FragmentHeader,
+    Ipv6Packet, TcpPacket,
+};
+use std::net::IpAddr;
+
+/// 802.1Q customer tag.
+const ETHERTYPE_VLAN: u16 = 0x8100;
+/// 802.1ad service tag (QinQ outer tag).
+const ETHERTYPE_QINQ: u16 = 0x88a8;
+/// Legacy QinQ tag some switches still send.
+const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// VLAN tags followed at most (two is QinQ; a third is tolerated).
+const MAX_VLAN_TAGS: usize = 3;
+/// IPv6 extension headers walked at most before giving up (evasion bound).
+const MAX_IPV6_EXT_HEADERS: usize = 8;
+
+/// TCP flags the engine acts on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TcpFlags {
+    /// SYN
+    pub syn: bool,
+    /// ACK
+    pub ack: bool,
+    /// FIN
+    pub fin: bool,
+    /// RST
+    pub rst: bool,
+}
+
+/// Where the headers sit in the frame, for crafting RSTs that look like the
+/// flow's own packets (same MACs and VLAN tags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Offset of the IP header (after Ethernet and VLAN tags).
+    pub ip_offset: usize,
+}
+
+/// A decoded TCP segment: borrowed from the frame, nothing copied.
+#[derive(Debug, Clone, Copy)]
+pub struct TcpSegment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// Source port.
+    pub src_port: u16,
+    /// Destination port.
+    pub dst_port: u16,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (meaningful when `flags.ack`).
+    pub ack: u32,
+    /// Receive window.
+    pub window: u16,
+    /// The flags.
+    pub flags: TcpFlags,
+    /// The segment's payload.
+    pub payload: &'a [u8],
+    /// Header positions in the frame.
+    pub layout: Layout,
+}
+
+/// What a frame is, as far as the engine cares.
+#[derive(Debug, Clone, Copy)]
+pub enum Decoded<'a> {
+    /// A TCP segment the engine tracks.
+    Tcp(TcpSegment<'a>),
+    /// An IP fragment (not the whole datagram): forwarded without inspection.
+    Fragment,
+    /// Anything else (ARP, LLDP, ND, UDP, non-IP, malformed): forwarded untouched.
+    Other,
+}
+
+/// Decodes an Ethernet frame. Never panics; anything it cannot read as TCP is `Other`.
+pub fn decode_ethernet(frame: &[u8]) -> Decoded<'_> {
+    let Ok(eth) = EthernetFrame::new_checked(frame) else {
+        return Decoded::Other;
+    };
+    let mut ethertype = u16::from(eth.ethertype());
+    let mut offset = EthernetFrame::<&[u8]>::header_len();
+    for _ in 0..MAX_VLAN_TAGS {
+        if !matches!(ethertype, ETHERTYPE_VLAN | ETHERTYPE_QINQ | ETHERTYPE_QINQ_OLD) {
+            break;
+        }
+        // A tag is 2 bytes of TCI then the inner ethertype.
+        let Some(inner) = frame.get(offset + 2..offset + 4) else {
+            return Decoded::Other;
+        };
+        ethertype = u16::from_be_bytes([inner[0], inner[1]]);
+        offset += 4;
+    }
+    let Some(ip) = frame.get(offset..) else {
+        return Decoded::Other;
+    };
+    match EthernetProtocol::from(ethertype) {
+        EthernetProtocol::Ipv4 => decode_ipv4(ip, offset),
+        EthernetProtocol::Ipv6 => decode_ipv6(ip, offset),
+        _ => Decoded::Other,
+    }
+}
+
+fn decode_ipv4(buf: &[u8], ip_offset: usize) -> Decoded<'_> {
+    let Ok(ip) = Ipv4Packet::new_checked(buf) else {
+        return Decoded::Other;
+    };
+    if ip.more_frags() || ip.frag_offset() != 0 {
+        return Decoded::Fragment;
+    }
+    if ip.next_header() != IpProtocol::Tcp {
+        return Decoded::Other;
+    }
+    decode_tcp(IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()), ip.payload(), Layout { ip_offset })
+}
+
+fn decode_ipv6(buf: &[u8], ip_offset: usize) -> Decoded<'_> {
+    let Ok(ip) = Ipv6Packet::new_checked(buf) else {
+        return Decoded::Other;
+    };
+    let (src, dst) = (IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()));
+    let mut next = ip.next_header();
+    let mut rest = ip.payload();
+    for _ in 0..MAX_IPV6_EXT_HEADERS {
+        match next {
+            IpProtocol::Tcp => return decode_tcp(src, dst, rest, Layout { ip_offset }),
+            IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts | IpProtocol::Ipv6Frag => {
+                let Ok(ext) = Ipv6ExtHeader::new_checked(rest) else {
+                    return Decoded::Other;
+                };
+                if next == IpProtocol::Ipv6Frag {
+                    let Ok(frag) = Ipv6FragmentHeader::new_checked(ext.payload()) else {
+                        return Decoded::Other;
+                    };
+                    if frag.more_frags() || frag.frag_offset() != 0 {
+                        return Decoded::Fragment;
+                    }
+                }
+                next = ext.next_header();
+                let len = 8 * (usize::from(ext.header_len()) + 1);
+                let Some(after) = rest.get(len..) else {
+                    return Decoded::Other;
+                };
+                rest = after;
+            }
+            _ => return Decoded::Other,
+        }
+    }
+    Decoded::Other
+}
+
+fn decode_tcp(src: IpAddr, dst: IpAddr, buf: &[u8], layout: Layout) -> Decoded<'_> {
+    let Ok(tcp) = TcpPacket::new_checked(buf) else {
+        return Decoded::Other;
+    };
+    Decoded::Tcp(TcpSegment {
+        src,
+        dst,
+        src_port: tcp.src_port(),
+        dst_port: tcp.dst_port(),
+        seq: tcp.seq_number().0 as u32,
+        ack: tcp.ack_number().0 as u32,
+        window: tcp.window_len(),
+        flags: TcpFlags { syn: tcp.syn(), ack: tcp.ack(), fin: tcp.fin(), rst: tcp.rst() },
+        payload: tcp.payload(),
+        layout,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Ethernet + optional VLAN tags + IPv4 + TCP with `payload`.
+    pub(crate) fn frame_v4(tags: &[u16], payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2];
+        for _ in tags {
+            f.extend_from_slice(&ETHERTYPE_VLAN.to_be_bytes());
+            f.extend_from_slice(&[0, 10]);
+        }
+        f.extend_from_slice(&[0x08, 0x00]);
+        let total = 20 + 20 + payload.len();
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&[198, 51, 100, 23, 203, 0, 113, 9]);
+        f.extend_from_slice(&[0xc3, 0x50, 0, 25, 0, 0, 0, 100, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    #[test]
+    fn decodes_tcp_under_qinq() {
+        let f = frame_v4(&[1, 2], b"EHLO x\r\n");
+        let Decoded::Tcp(seg) = decode_ethernet(&f) else { panic!("not tcp") };
+        assert_eq!(seg.dst_port, 25);
+        assert_eq!(seg.src.to_string(), "198.51.100.23");
+        assert_eq!(seg.payload, b"EHLO x\r\n");
+        assert_eq!(seg.seq, 100);
+        assert_eq!(seg.layout.ip_offset, 22);
+    }
+
+    #[test]
+    fn truncated_frames_are_other_not_panics() {
+        let f = frame_v4(&[1], b"EHLO x\r\n");
+        for len in 0..f.len() - 8 {
+            assert!(!matches!(decode_ethernet(&f[..len]), Decoded::Tcp(_)), "len {len}");
+        }
+    }
+
+    #[test]
+    fn ipv4_fragments_are_reported() {
+        let mut f = frame_v4(&[], b"x");
+        f[14 + 6] = 0x20; // more fragments
+        assert!(matches!(decode_ethernet(&f), Decoded::Fragment));
+    }
+}

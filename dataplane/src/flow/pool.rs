@@ -1,0 +1,57 @@
+//! Fixed-size pools of per-session state, handed out by index: memory is
+//! taken once at start-up, and an exhausted pool says so instead of growing.
+
+/// Index meaning "no slot".
+pub const NO_SLOT: u32 = u32::MAX;
+
+/// `capacity` values of `T`, each either free or owned by one flow.
+pub struct Pool<T> {
+    slots: Vec<T>,
+    free: Vec<u32>,
+}
+
+impl<T: Default + Clone> Pool<T> {
+    /// A pool of `capacity` default values.
+    pub fn new(capacity: usize) -> Self {
+        let capacity = capacity.min(NO_SLOT as usize - 1);
+        Pool { slots: vec![T::default(); capacity], free: (0..capacity as u32).rev().collect() }
+    }
+}
+
+impl<T> Pool<T> {
+    /// Takes a free slot, reset to `value`; `None` when all are in use.
+    pub fn take(&mut self, value: T) -> Option<u32> {
+        let idx = self.free.pop()?;
+        if let Some(slot) = self.slots.get_mut(idx as usize) {
+            *slot = value;
+        }
+        Some(idx)
+    }
+
+    /// Gives slot `idx` back (no-op for `NO_SLOT`).
+    pub fn give_back(&mut self, idx: u32) {
+        if (idx as usize) < self.slots.len() {
+            self.free.push(idx);
+        }
+    }
+
+    /// The value in slot `idx`.
+    pub fn get(&self, idx: u32) -> Option<&T> {
+        self.slots.get(idx as usize)
+    }
+
+    /// The value in slot `idx`, mutably.
+    pub fn get_mut(&mut self, idx: u32) -> Option<&mut T> {
+        self.slots.get_mut(idx as usize)
+    }
+
+    /// Slots in use.
+    pub fn in_use(&self) -> usize {
+        self.slots.len() - self.free.len()
+    }
+
+    /// Slots in all.
+    pub fn capacity(&self) -> usize {
+        self.slots.len()
+    }
+}

@@ -1,0 +1,423 @@
+//! Per-session inspection: protocol detection from content, line feeding to
+//! the SMTP/IMAP/POP3 parsers, and the hand-over to the ClientHello parser
+//! after STARTTLS or on implicit TLS. It sees only the in-order bytes that
+//! reassembly produced, and reports the decision points it crossed.
+
+use crate::flow::reassembly::{DirBuf, DirStream};
+use arrayvec::ArrayVec;
+use mailgate_proto::detect::{self, MailProtoKind, Probe};
+use mailgate_proto::imap::ImapSession;
+use mailgate_proto::line::{LineSplitter, Split};
+use mailgate_proto::pop3::Pop3Session;
+use mailgate_proto::smtp::SmtpSession;
+use mailgate_proto::tls::{self, TlsFacts, TlsStatus};
+use mailgate_proto::{Anomalies, Step};
+use mailgate_protocol::record::{MailProto, MailProtoSource};
+
+/// The longest protocol line parsed; longer ones are cut (RFC 5321 allows
+/// 512 for commands, 1000 for text lines).
+pub const MAX_LINE: usize = 1024;
+/// Lines seen without any mail-protocol evidence before a session is judged not mail.
+const MAX_PROBE_LINES: u8 = 3;
+
+/// A direction of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dir {
+    /// Client to server.
+    ToServer = 0,
+    /// Server to client.
+    ToClient = 1,
+}
+
+impl Dir {
+    /// The index used for per-direction arrays.
+    pub fn idx(self) -> usize {
+        self as usize
+    }
+}
+
+/// A policy decision point a session crossed (in wire order).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Point {
+    /// The mail protocol (or its absence on a mail port) became known.
+    Detect,
+    /// EHLO/HELO/LHLO.
+    Helo,
+    /// Authentication started.
+    Auth,
+    /// MAIL FROM.
+    MailFrom,
+    /// STARTTLS/STLS was accepted.
+    StartTls,
+    /// The ClientHello was parsed.
+    ClientHello,
+}
+
+/// Decision points crossed while handling one segment.
+pub type Points = ArrayVec<Point, 16>;
+
+/// The protocol parser a session runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Parser {
+    /// Not known yet, or not mail.
+    #[default]
+    None,
+    /// SMTP (also LMTP).
+    Smtp(SmtpSession),
+    /// IMAP.
+    Imap(ImapSession),
+    /// POP3.
+    Pop3(Pop3Session),
+}
+
+/// Where the inspection of a session stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Phase {
+    /// Waiting for bytes that tell the protocol.
+    #[default]
+    Detecting,
+    /// A mail protocol's lines are being parsed.
+    Lines,
+    /// Waiting for the ClientHello, from client stream offset `start`.
+    Tls {
+        /// Offset in the client stream where the TLS records begin.
+        start: u32,
+    },
+    /// Nothing more to inspect.
+    Done,
+}
+
+/// What inspection learnt about a session: kept until the session ends.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionFacts {
+    /// The protocol parser and its facts.
+    pub parser: Parser,
+    /// The ClientHello, when one was seen.
+    pub tls: Option<TlsFacts>,
+    /// The mail protocol, once known.
+    pub mail: Option<MailProto>,
+    /// How it was known.
+    pub mail_source: Option<MailProtoSource>,
+    /// True once the session is known to carry something other than mail.
+    pub not_mail: bool,
+    /// True when the client sent AUTH/LOGIN/USER before any TLS.
+    pub cleartext_auth: bool,
+    /// Inspection phase.
+    pub phase: Phase,
+    /// Bytes of each direction already consumed as lines.
+    parsed: [u32; 2],
+    /// Line splitting state per direction (resynchronises after over-long lines).
+    lines: [LineSplitter; 2],
+    /// Lines looked at per direction while detecting.
+    probe_lines: [u8; 2],
+    /// A 220 greeting was seen but the client has not yet confirmed SMTP.
+    smtp_tentative: bool,
+    /// The session was picked up after its start (parsers must not expect a greeting).
+    midstream: bool,
+}
+
+/// The two directions' reassembly state and their storage.
+pub struct Streams<'a> {
+    /// Reassembly state per direction.
+    pub dirs: &'a mut [DirStream; 2],
+    /// Stream bytes per direction.
+    pub bytes: [&'a mut [u8]; 2],
+    /// Received-bitmaps per direction.
+    pub bits: [&'a mut [u64]; 2],
+}
+
+impl Default for SessionFacts {
+    fn default() -> Self {
+        SessionFacts {
+            parser: Parser::None,
+            tls: None,
+            mail: None,
+            mail_source: None,
+            not_mail: false,
+            cleartext_auth: false,
+            phase: Phase::Detecting,
+            parsed: [0; 2],
+            lines: [LineSplitter::new(MAX_LINE); 2],
+            probe_lines: [0; 2],
+            smtp_tentative: false,
+            midstream: false,
+        }
+    }
+}
+
+impl SessionFacts {
+    /// Facts for a new session; `midstream` when it was picked up after its start.
+    pub fn new(midstream: bool) -> Self {
+        SessionFacts { midstream, ..Self::default() }
+    }
+
+    /// True while more bytes could still change what is known.
+    pub fn inspecting(&self) -> bool {
+        self.phase != Phase::Done
+    }
+
+    /// Adds a segment of direction `dir` and parses whatever became
+    /// contiguous; pushes the decision points crossed to `points`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn on_segment(
+        &mut self,
+        streams: &mut Streams<'_>,
+        dir: Dir,
+        seq: u32,
+        payload: &[u8],
+        tls_scratch: &mut [u8],
+        anomalies: &mut Anomalies,
+        points: &mut Points,
+    ) {
+        let d = dir.idx();
+        let (Some(state), Some(bytes), Some(bits)) =
+            (streams.dirs.get_mut(d), streams.bytes.get_mut(d), streams.bits.get_mut(d))
+        else {
+            return;
+        };
+        let mut buf = DirBuf { bytes, bits };
+        if !state.insert(&mut buf, seq, payload, anomalies) {
+            if state.beyond_budget() && self.inspecting() && state.contiguous() >= buf.bytes.len() {
+                self.budget_spent(anomalies);
+            }
+            return;
+        }
+        let contiguous = state.contiguous();
+        let data = buf.bytes.get(..contiguous).unwrap_or(&[]);
+        self.parse(dir, data, tls_scratch, anomalies, points);
+        if self.inspecting() && contiguous >= buf.bytes.len() {
+            self.budget_spent(anomalies);
+        }
+    }
+
+    fn budget_spent(&mut self, anomalies: &mut Anomalies) {
+        anomalies.insert(Anomalies::REASSEMBLY_BUDGET_EXCEEDED);
+        self.phase = Phase::Done;
+    }
+
+    /// Parses the not yet consumed part of `data` (direction `dir`'s in-order bytes).
+    fn parse(&mut self, dir: Dir, data: &[u8], scratch: &mut [u8], anomalies: &mut Anomalies, points: &mut Points) {
+        let d = dir.idx();
+        loop {
+            let consumed = self.parsed.get(d).copied().unwrap_or(0) as usize;
+            let Some(rest) = data.get(consumed..) else { return };
+            match self.phase {
+                Phase::Done => return,
+                Phase::Tls { start } => {
+                    if dir == Dir::ToClient {
+                        return; // the server's side of the handshake carries nothing we need
+                    }
+                    let stream = data.get(start as usize..).unwrap_or(&[]);
+                    let mut facts = self.tls.unwrap_or_default();
+                    match tls::parse_client_hello(stream, scratch, &mut facts, anomalies) {
+                        TlsStatus::NeedMore => return,
+                        TlsStatus::Done { .. } => {
+                            facts.implicit = start == 0 && matches!(self.parser, Parser::None);
+                            self.tls = Some(facts);
+                            self.on_client_hello(&facts);
+                            self.phase = Phase::Done;
+                            let _ = points.try_push(Point::ClientHello);
+                            return;
+                        }
+                        TlsStatus::NotTls | TlsStatus::Invalid => {
+                            if matches!(self.parser, Parser::None) {
+                                anomalies.insert(Anomalies::INVALID_TLS);
+                                self.phase = Phase::Done;
+                                return;
+                            }
+                            // STARTTLS was accepted but the client went on in clear.
+                            anomalies.insert(Anomalies::PLAINTEXT_AFTER_STARTTLS);
+                            self.phase = Phase::Lines;
+                        }
+                    }
+                }
+                Phase::Detecting if dir == Dir::ToServer && consumed == 0 => match tls::probe(rest) {
+                    tls::Probe::Yes => {
+                        self.phase = Phase::Tls { start: 0 };
+                    }
+                    tls::Probe::Maybe => return,
+                    tls::Probe::No => {
+                        if !self.next_line(dir, rest, anomalies, points) {
+                            return;
+                        }
+                    }
+                },
+                Phase::Detecting | Phase::Lines => {
+                    if !self.next_line(dir, rest, anomalies, points) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Consumes one line of `rest` if complete; false when more bytes are needed.
+    fn next_line(&mut self, dir: Dir, rest: &[u8], anomalies: &mut Anomalies, points: &mut Points) -> bool {
+        let d = dir.idx();
+        let Some(splitter) = self.lines.get_mut(d) else { return false };
+        let (line, consumed) = match splitter.next(rest) {
+            Split::NeedMore => return false,
+            Split::Skip { consumed } => (None, consumed),
+            Split::Line { line, consumed, bare_lf, truncated } => {
+                if bare_lf {
+                    anomalies.insert(Anomalies::BARE_LF);
+                }
+                if truncated {
+                    anomalies.insert(Anomalies::LONG_LINE);
+                }
+                (Some(line), consumed)
+            }
+        };
+        if let Some(p) = self.parsed.get_mut(d) {
+            *p = p.saturating_add(consumed as u32);
+        }
+        let Some(line) = line else { return true };
+        if self.phase == Phase::Detecting {
+            self.detect(dir, line, points);
+            if self.phase != Phase::Lines {
+                return true;
+            }
+        } else if self.smtp_tentative && dir == Dir::ToServer {
+            // A bare 220 greeting: the client's first command tells SMTP from FTP.
+            match detect::probe_client_after_220(line) {
+                Probe::Certain(kind) => {
+                    self.smtp_tentative = false;
+                    self.set_mail(kind, MailProtoSource::Content, points);
+                }
+                Probe::NotMail => {
+                    self.smtp_tentative = false;
+                    self.set_not_mail(points);
+                    return true;
+                }
+                Probe::Unsure => self.count_unsure(dir, points),
+            }
+        }
+        let step = match (&mut self.parser, dir) {
+            (Parser::None, _) => return true,
+            (Parser::Smtp(s), Dir::ToServer) => s.client_line(line, anomalies),
+            (Parser::Smtp(s), Dir::ToClient) => s.server_line(line, anomalies),
+            (Parser::Imap(s), Dir::ToServer) => s.client_line(line, anomalies),
+            (Parser::Imap(s), Dir::ToClient) => s.server_line(line, anomalies),
+            (Parser::Pop3(s), Dir::ToServer) => s.client_line(line, anomalies),
+            (Parser::Pop3(s), Dir::ToClient) => s.server_line(line, anomalies),
+        };
+        self.on_step(step, points);
+        true
+    }
+
+    /// Protocol detection on one line while the protocol is unknown.
+    fn detect(&mut self, dir: Dir, line: &[u8], points: &mut Points) {
+        let probe = match dir {
+            Dir::ToServer => detect::probe_client_line(line),
+            Dir::ToClient => detect::probe_server_line(line),
+        };
+        match probe {
+            Probe::Certain(kind) => self.start_parser(kind, points),
+            Probe::Unsure if dir == Dir::ToClient && line.starts_with(b"220") => {
+                // FTP greets with 220 too: parse as SMTP, confirm on the client's first command.
+                self.smtp_tentative = true;
+                self.parser = Parser::Smtp(self.smtp_session());
+                self.phase = Phase::Lines;
+            }
+            Probe::Unsure => self.count_unsure(dir, points),
+            Probe::NotMail => self.set_not_mail(points),
+        }
+    }
+
+    fn count_unsure(&mut self, dir: Dir, points: &mut Points) {
+        if let Some(n) = self.probe_lines.get_mut(dir.idx()) {
+            *n = n.saturating_add(1);
+            if *n >= MAX_PROBE_LINES {
+                self.set_not_mail(points);
+            }
+        }
+    }
+
+    fn start_parser(&mut self, kind: MailProtoKind, points: &mut Points) {
+        self.parser = match (kind, self.midstream) {
+            (MailProtoKind::Smtp, _) => Parser::Smtp(self.smtp_session()),
+            (MailProtoKind::Imap, false) => Parser::Imap(ImapSession::new()),
+            (MailProtoKind::Imap, true) => Parser::Imap(ImapSession::mid_stream()),
+            (MailProtoKind::Pop3, false) => Parser::Pop3(Pop3Session::new()),
+            (MailProtoKind::Pop3, true) => Parser::Pop3(Pop3Session::mid_stream()),
+        };
+        self.set_mail(kind, MailProtoSource::Content, points);
+        self.phase = Phase::Lines;
+    }
+
+    fn smtp_session(&self) -> SmtpSession {
+        if self.midstream {
+            SmtpSession::mid_stream()
+        } else {
+            SmtpSession::new()
+        }
+    }
+
+    fn set_mail(&mut self, kind: MailProtoKind, source: MailProtoSource, points: &mut Points) {
+        self.mail = Some(match kind {
+            MailProtoKind::Smtp => MailProto::Smtp,
+            MailProtoKind::Imap => MailProto::Imap,
+            MailProtoKind::Pop3 => MailProto::Pop3,
+        });
+        self.mail_source = Some(source);
+        let _ = points.try_push(Point::Detect);
+    }
+
+    fn set_not_mail(&mut self, points: &mut Points) {
+        self.parser = Parser::None;
+        self.not_mail = true;
+        self.phase = Phase::Done;
+        let _ = points.try_push(Point::Detect);
+    }
+
+    fn on_step(&mut self, step: Step, points: &mut Points) {
+        let in_clear = self.tls.is_none();
+        match step {
+            Step::Continue => {}
+            Step::Helo => {
+                let _ = points.try_push(Point::Helo);
+            }
+            Step::Auth => {
+                if in_clear {
+                    self.cleartext_auth = true;
+                }
+                let _ = points.try_push(Point::Auth);
+            }
+            Step::MailFrom => {
+                let _ = points.try_push(Point::MailFrom);
+            }
+            Step::TlsUpgrade => {
+                let start = self.parsed.first().copied().unwrap_or(0);
+                self.phase = Phase::Tls { start };
+                let _ = points.try_push(Point::StartTls);
+            }
+            Step::Done => self.phase = Phase::Done,
+        }
+    }
+
+    /// After implicit TLS, the mail protocol can come only from the port or ALPN.
+    fn on_client_hello(&mut self, facts: &TlsFacts) {
+        if self.mail.is_some() {
+            return;
+        }
+        for alpn in facts.alpn.iter() {
+            let kind = match alpn.as_bytes() {
+                b"smtp" => MailProtoKind::Smtp,
+                b"imap" => MailProtoKind::Imap,
+                b"pop3" => MailProtoKind::Pop3,
+                _ => continue,
+            };
+            let mut ignored = Points::new();
+            self.set_mail(kind, MailProtoSource::Alpn, &mut ignored);
+            return;
+        }
+    }
+
+    /// Marks an implicit-TLS session on 465/993/995 as the protocol its port carries.
+    pub fn set_mail_from_port(&mut self, proto: MailProto) {
+        if self.mail.is_none() {
+            self.mail = Some(proto);
+            self.mail_source = Some(MailProtoSource::Port);
+        }
+    }
+}
