@@ -8,6 +8,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 pub mod anomaly;
+pub mod detect;
+pub mod imap;
+pub mod line;
+pub mod pop3;
+pub mod sasl;
+pub mod smtp;
 pub mod text;
 pub mod tls;
 
