@@ -3,6 +3,9 @@
 
 use arrayvec::ArrayVec;
 
+#[cfg(feature = "dpdk")]
+#[allow(unsafe_code)]
+pub mod dpdk;
 pub mod mem;
 
 
