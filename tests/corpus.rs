@@ -16,7 +16,8 @@ use std::path::Path;
 fn records(capture: &Path, all_flows: bool) -> Vec<Value> {
     let policy = load_policy(None).unwrap();
     let mut out = Vec::new();
-    let summary = replay(capture, policy, &EngineConfig::default(), all_flows, &mut out)
+    let config = EngineConfig { inspect_blocked: true, ..EngineConfig::default() };
+    let summary = replay(capture, policy, &config, all_flows, &mut out)
         .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
     assert!(summary.capture_error.is_none(), "{:?}", summary.capture_error);
     String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()

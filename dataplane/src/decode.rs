@@ -15,6 +15,14 @@ const ETHERTYPE_VLAN: u16 = 0x8100;
 const ETHERTYPE_QINQ: u16 = 0x88a8;
 /// Legacy QinQ tag some switches still send.
 const ETHERTYPE_QINQ_OLD: u16 = 0x9100;
+/// IP protocol number of IPv6 encapsulated in IPv4 (6in4).
+const IPPROTO_IPV6: u8 = 41;
+/// PPPoE session stage (RFC 2516).
+const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// PPP protocol numbers of IPv4 and IPv6.
+const PPP_IPV4: u16 = 0x0021;
+/// PPP protocol number of IPv6.
+const PPP_IPV6: u16 = 0x0057;
 /// VLAN tags followed at most (two is QinQ; a third is tolerated).
 const MAX_VLAN_TAGS: usize = 3;
 /// IPv6 extension headers walked at most before giving up (evasion bound).
@@ -39,6 +47,9 @@ pub struct TcpFlags {
 pub struct Layout {
     /// Offset of the IP header (after Ethernet and VLAN tags).
     pub ip_offset: usize,
+    /// The TCP segment was inside a tunnel or PPPoE session: the RST cannot
+    /// simply reuse the outer headers, so a reset flow is only dropped.
+    pub encapsulated: bool,
 }
 
 /// A decoded TCP segment: borrowed from the frame, nothing copied.
@@ -95,30 +106,49 @@ pub fn decode_ethernet(frame: &[u8]) -> Decoded<'_> {
         ethertype = u16::from_be_bytes([inner[0], inner[1]]);
         offset += 4;
     }
+    let mut encapsulated = false;
+    if ethertype == ETHERTYPE_PPPOE_SESSION {
+        // 6 bytes of PPPoE header, then the 2-byte PPP protocol.
+        let Some(proto) = frame.get(offset + 6..offset + 8) else {
+            return Decoded::Other;
+        };
+        ethertype = match u16::from_be_bytes([proto[0], proto[1]]) {
+            PPP_IPV4 => 0x0800,
+            PPP_IPV6 => 0x86dd,
+            _ => return Decoded::Other,
+        };
+        offset += 8;
+        encapsulated = true;
+    }
     let Some(ip) = frame.get(offset..) else {
         return Decoded::Other;
     };
+    let layout = Layout { ip_offset: offset, encapsulated };
     match EthernetProtocol::from(ethertype) {
-        EthernetProtocol::Ipv4 => decode_ipv4(ip, offset),
-        EthernetProtocol::Ipv6 => decode_ipv6(ip, offset),
+        EthernetProtocol::Ipv4 => decode_ipv4(ip, layout),
+        EthernetProtocol::Ipv6 => decode_ipv6(ip, layout),
         _ => Decoded::Other,
     }
 }
 
-fn decode_ipv4(buf: &[u8], ip_offset: usize) -> Decoded<'_> {
+fn decode_ipv4(buf: &[u8], layout: Layout) -> Decoded<'_> {
     let Ok(ip) = Ipv4Packet::new_checked(buf) else {
         return Decoded::Other;
     };
     if ip.more_frags() || ip.frag_offset() != 0 {
         return Decoded::Fragment;
     }
-    if ip.next_header() != IpProtocol::Tcp {
-        return Decoded::Other;
+    match ip.next_header() {
+        IpProtocol::Tcp => decode_tcp(IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()), ip.payload(), layout),
+        // 6in4 (RFC 4213): the session is the inner IPv6 packet's.
+        IpProtocol::Unknown(IPPROTO_IPV6) if !layout.encapsulated => {
+            decode_ipv6(ip.payload(), Layout { encapsulated: true, ..layout })
+        }
+        _ => Decoded::Other,
     }
-    decode_tcp(IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()), ip.payload(), Layout { ip_offset })
 }
 
-fn decode_ipv6(buf: &[u8], ip_offset: usize) -> Decoded<'_> {
+fn decode_ipv6(buf: &[u8], layout: Layout) -> Decoded<'_> {
     let Ok(ip) = Ipv6Packet::new_checked(buf) else {
         return Decoded::Other;
     };
@@ -127,7 +157,7 @@ fn decode_ipv6(buf: &[u8], ip_offset: usize) -> Decoded<'_> {
     let mut rest = ip.payload();
     for _ in 0..MAX_IPV6_EXT_HEADERS {
         match next {
-            IpProtocol::Tcp => return decode_tcp(src, dst, rest, Layout { ip_offset }),
+            IpProtocol::Tcp => return decode_tcp(src, dst, rest, layout),
             IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts | IpProtocol::Ipv6Frag => {
                 let Ok(ext) = Ipv6ExtHeader::new_checked(rest) else {
                     return Decoded::Other;

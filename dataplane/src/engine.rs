@@ -30,6 +30,10 @@ pub struct EngineConfig {
     pub established_timeout_ms: u64,
     /// How long a closed (FIN/RST) flow lingers for stray packets.
     pub closed_timeout_ms: u64,
+    /// Keep inspecting a flow after its verdict blocked it. Live workers
+    /// never see those packets again, but a replayed capture still holds
+    /// them (`inspect`), and its records are more useful with them.
+    pub inspect_blocked: bool,
 }
 
 impl Default for EngineConfig {
@@ -42,6 +46,7 @@ impl Default for EngineConfig {
             new_timeout_ms: 30_000,
             established_timeout_ms: 600_000,
             closed_timeout_ms: 10_000,
+            inspect_blocked: false,
         }
     }
 }
@@ -96,6 +101,8 @@ struct Flow {
     bytes: [u64; 2],
     /// Next sequence number expected per direction (for RSTs).
     next_seq: [u32; 2],
+    /// The client's initial sequence number (tells a retransmitted SYN from a new session).
+    client_isn: u32,
     client_is_lo: bool,
     direction_inferred: bool,
     /// Mid-stream flow whose client is still a guess (no payload yet).
@@ -235,10 +242,23 @@ impl Engine {
         let src = Endpoint::new(seg.src, seg.src_port);
         let dst = Endpoint::new(seg.dst, seg.dst_port);
         let (key, src_is_lo) = FlowKey::new(src, dst);
-        let idx = match self.flows.find(&key) {
-            Some(idx) => idx,
+        let syn_only = seg.flags.syn && !seg.flags.ack;
+        let existing = match self.flows.find(&key) {
+            // A new SYN (not a retransmission of the first) on a closed flow is
+            // a new session on a reused port pair.
+            Some(idx)
+                if syn_only
+                    && self.flows.get(idx).is_some_and(|f| f.tcp == TcpState::Closed && f.client_isn != seg.seq) =>
+            {
+                self.finish(idx, sink);
+                None
+            }
+            found => found,
+        };
+        let (idx, blocked_at_syn) = match existing {
+            Some(idx) => (idx, false),
             None => match self.new_flow(key, src_is_lo, seg, now_ns, sink) {
-                Some(idx) => idx,
+                Some(created) => created,
                 // Not trackable (table full of mail sessions): forward without state.
                 None => return FrameAction::Forward,
             },
@@ -282,12 +302,30 @@ impl Engine {
             flow.tcp = TcpState::Established;
         }
 
-        let mut action = if self.verdicts.enforced(&flow.verdict) { FrameAction::Drop } else { FrameAction::Forward };
-        if matches!(action, FrameAction::Forward) {
-            action = self.inspect(idx, dir, seg, frame, now_ns);
+        let verdict = flow.verdict;
+        let enforced = self.verdicts.enforced(&verdict);
+        let mut action = match (blocked_at_syn, enforced) {
+            (true, _) => self.block_action(&verdict, frame, seg),
+            (false, true) => FrameAction::Drop,
+            (false, false) => FrameAction::Forward,
+        };
+        if !enforced || self.config.inspect_blocked {
+            let inspected = self.inspect(idx, dir, seg, frame, now_ns);
+            if matches!(action, FrameAction::Forward) {
+                action = inspected;
+            }
         }
         self.reclassify(idx);
         action
+    }
+
+    /// What to do with the segment that got its flow blocked: reset both sides, or drop.
+    fn block_action(&self, verdict: &FlowVerdict, frame: &[u8], seg: &TcpSegment<'_>) -> FrameAction {
+        if self.verdicts.resets(verdict) {
+            FrameAction::Reset(RstPair::for_segment(frame, seg))
+        } else {
+            FrameAction::Drop
+        }
     }
 
     /// Creates the flow of a segment not in the table; evicts for room when allowed.
@@ -298,7 +336,7 @@ impl Engine {
         seg: &TcpSegment<'_>,
         now_ns: u64,
         sink: &mut impl SessionSink,
-    ) -> Option<FlowIdx> {
+    ) -> Option<(FlowIdx, bool)> {
         if self.flows.is_full() && !self.evict_one(sink) {
             self.stats.flows_untracked += 1;
             return None;
@@ -324,6 +362,7 @@ impl Engine {
             client_is_lo,
             direction_inferred: inferred,
             direction_pending: pending,
+            client_isn: if syn_only { seg.seq } else { 0 },
             session: NO_SLOT,
             stream: NO_SLOT,
             ..Flow::default()
@@ -355,13 +394,14 @@ impl Engine {
         self.stats.flows_created += 1;
         let idx = self.flows.insert(key, flow, class::NEW).ok()?;
         // The SYN itself is a decision point: a mail port no rule can admit is decided now.
+        let mut blocked = false;
         if syn_only {
             let (client, server) = self.endpoints(idx)?;
             if let Some(f) = self.flows.get_mut(idx) {
-                self.verdicts.at_syn(&mut f.verdict, &client, &server, now_ns);
+                blocked = self.verdicts.at_syn(&mut f.verdict, &client, &server, now_ns);
             }
         }
-        Some(idx)
+        Some((idx, blocked))
     }
 
     /// Makes room for one flow: the oldest closed, then half-open, then
@@ -427,19 +467,13 @@ impl Engine {
             self.streams.give_back(flow.stream);
             flow.stream = NO_SLOT;
         }
-        let mut action = FrameAction::Forward;
         for point in points {
-            let blocked = self.verdicts.at_point(&mut flow.verdict, point, facts, &flow.anomalies, &client, &server, now_ns);
-            if blocked {
-                action = if self.verdicts.resets(&flow.verdict) {
-                    FrameAction::Reset(RstPair::for_segment(frame, seg))
-                } else {
-                    FrameAction::Drop
-                };
-                break;
+            if self.verdicts.at_point(&mut flow.verdict, point, facts, &flow.anomalies, &client, &server, now_ns) {
+                let verdict = flow.verdict;
+                return self.block_action(&verdict, frame, seg);
             }
         }
-        action
+        FrameAction::Forward
     }
 
     /// Moves a flow to the LRU list its state belongs in.

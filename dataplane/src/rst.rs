@@ -41,6 +41,10 @@ impl RstPair {
 
     /// The RSTs answering `seg`, which came in `frame`.
     pub fn for_segment(frame: &[u8], seg: &TcpSegment<'_>) -> RstPair {
+        if seg.layout.encapsulated {
+            // Inside a tunnel or PPPoE: drop only (see `Layout::encapsulated`).
+            return RstPair { to_sender: ([0; MAX_RST_FRAME], 0), to_receiver: ([0; MAX_RST_FRAME], 0) };
+        }
         let len = seg.payload.len() as u32;
         let seg_end = seg.seq.wrapping_add(len).wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));
         // Back to the sender, from the receiver: sequence = what the sender

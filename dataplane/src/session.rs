@@ -114,6 +114,8 @@ pub struct SessionFacts {
     smtp_tentative: bool,
     /// The session was picked up after its start (parsers must not expect a greeting).
     midstream: bool,
+    /// The server direction's reassembly window is spent.
+    server_spent: bool,
 }
 
 /// The two directions' reassembly state and their storage.
@@ -141,6 +143,7 @@ impl Default for SessionFacts {
             probe_lines: [0; 2],
             smtp_tentative: false,
             midstream: false,
+            server_spent: false,
         }
     }
 }
@@ -176,23 +179,21 @@ impl SessionFacts {
             return;
         };
         let mut buf = DirBuf { bytes, bits };
-        if !state.insert(&mut buf, seq, payload, anomalies) {
-            if state.beyond_budget() && self.inspecting() && state.contiguous() >= buf.bytes.len() {
-                self.budget_spent(anomalies);
+        if state.insert(&mut buf, seq, payload, anomalies) {
+            let contiguous = state.contiguous();
+            let data = buf.bytes.get(..contiguous).unwrap_or(&[]);
+            self.parse(dir, data, tls_scratch, anomalies, points);
+        }
+        if self.inspecting() && state.contiguous() >= buf.bytes.len() && !(dir == Dir::ToClient && self.server_spent) {
+            // This direction's window is spent. Without the client's side
+            // nothing more can be learnt; without the server's, the client's
+            // commands still can be.
+            anomalies.insert(Anomalies::REASSEMBLY_BUDGET_EXCEEDED);
+            match dir {
+                Dir::ToServer => self.phase = Phase::Done,
+                Dir::ToClient => self.server_spent = true,
             }
-            return;
         }
-        let contiguous = state.contiguous();
-        let data = buf.bytes.get(..contiguous).unwrap_or(&[]);
-        self.parse(dir, data, tls_scratch, anomalies, points);
-        if self.inspecting() && contiguous >= buf.bytes.len() {
-            self.budget_spent(anomalies);
-        }
-    }
-
-    fn budget_spent(&mut self, anomalies: &mut Anomalies) {
-        anomalies.insert(Anomalies::REASSEMBLY_BUDGET_EXCEEDED);
-        self.phase = Phase::Done;
     }
 
     /// Parses the not yet consumed part of `data` (direction `dir`'s in-order bytes).

@@ -35,7 +35,7 @@ const QUEUE_MAX: usize = 16;
 pub struct SmtpFacts {
     /// `EHLO`, `HELO` or `LHLO`, upper-cased, of the latest greeting command.
     pub helo_verb: Option<BoundedStr<4>>,
-    /// The name the client gave itself (the latest one; `None` if it gave none).
+    /// The name the client gave itself (the latest one; empty for a bare EHLO/HELO).
     pub helo: Option<BoundedStr<255>>,
     /// The text of the 220 greeting's first line, without the code.
     pub banner: Option<BoundedStr<255>>,
@@ -289,7 +289,8 @@ impl SmtpSession {
 
     fn helo(&mut self, verb: BoundedStr<8>, name: &[u8], command: Command) -> Step {
         self.facts.helo_verb = Some(BoundedStr::from_bytes(verb.as_bytes()));
-        self.facts.helo = if name.is_empty() { None } else { Some(BoundedStr::from_bytes(name)) };
+        // A bare EHLO/HELO is recorded as an empty name: the client said the verb and nothing else.
+        self.facts.helo = Some(BoundedStr::from_bytes(name));
         self.pending.push(command);
         Step::Helo
     }
@@ -545,7 +546,7 @@ mod tests {
         let (steps, _) = drive(&mut session, &["C: EHLO", "S: 250", "C: rset", "C: staRttLs", "S: 250", "S: 220"]);
         assert_eq!(steps, [Step::Helo, Step::TlsUpgrade]);
         assert!(session.facts.starttls);
-        assert_eq!(session.facts.helo, None);
+        assert_eq!(s(&session.facts.helo).as_deref(), Some(""), "a bare EHLO names nobody");
     }
 
     #[test]

@@ -4,23 +4,29 @@
 use super::{Burst, Frame, PacketIo};
 use std::sync::Arc;
 
+/// Room of a crafted frame (an RST is at most 86 bytes).
+const CRAFTED_FRAME: usize = 128;
+/// Crafted frames that can be in flight at once.
+const CRAFTED_POOL: usize = 256;
+
 /// A frame of the in-memory backend: a shared, immutable byte buffer.
 #[derive(Debug, Clone)]
 pub struct MemFrame {
     bytes: Arc<[u8]>,
+    len: usize,
     ts_ns: Option<u64>,
 }
 
 impl MemFrame {
     /// A frame holding `bytes`, optionally with a capture time.
     pub fn new(bytes: Arc<[u8]>, ts_ns: Option<u64>) -> Self {
-        MemFrame { bytes, ts_ns }
+        MemFrame { len: bytes.len(), bytes, ts_ns }
     }
 }
 
 impl Frame for MemFrame {
     fn data(&self) -> &[u8] {
-        &self.bytes
+        self.bytes.get(..self.len).unwrap_or(&self.bytes)
     }
     fn timestamp_ns(&self) -> Option<u64> {
         self.ts_ns
@@ -40,6 +46,10 @@ pub struct MemIo {
     pub tx_count: Vec<u64>,
     /// TX ring room per call (`usize::MAX` = unlimited), to test TX-full handling.
     pub tx_room: usize,
+    /// Buffers for crafted frames, reused once every frame made from them is gone
+    /// (like a mempool: crafting allocates nothing).
+    crafted: Vec<Arc<[u8]>>,
+    next_crafted: usize,
 }
 
 impl MemIo {
@@ -54,7 +64,16 @@ impl MemIo {
             tx: vec![Vec::new(); ports],
             tx_count: vec![0; ports],
             tx_room: usize::MAX,
+            crafted: (0..CRAFTED_POOL).map(|_| Arc::from([0u8; CRAFTED_FRAME])).collect(),
+            next_crafted: 0,
         }
+    }
+}
+
+impl MemIo {
+    /// Frames in `port`'s input list.
+    pub fn rx_len(&self, port: u16) -> usize {
+        self.rx.get(usize::from(port)).map_or(0, Vec::len)
     }
 }
 
@@ -99,7 +118,20 @@ impl PacketIo for MemIo {
     }
 
     fn alloc_frame(&mut self, bytes: &[u8]) -> Option<MemFrame> {
-        Some(MemFrame::new(Arc::from(bytes), None))
+        if bytes.len() > CRAFTED_FRAME {
+            return None;
+        }
+        for _ in 0..self.crafted.len() {
+            let i = self.next_crafted;
+            self.next_crafted = (i + 1) % self.crafted.len().max(1);
+            let Some(buf) = self.crafted.get_mut(i) else { continue };
+            // A buffer no frame refers to any more is free.
+            if let Some(room) = Arc::get_mut(buf) {
+                room.get_mut(..bytes.len())?.copy_from_slice(bytes);
+                return Some(MemFrame { bytes: Arc::clone(buf), len: bytes.len(), ts_ns: None });
+            }
+        }
+        None // pool exhausted, as a mempool would be
     }
 
     fn exhausted(&self) -> bool {

@@ -27,7 +27,8 @@ pub fn run(args: InspectArgs) -> u8 {
         Err(code) => return code,
     };
     let mut out = BufWriter::new(std::io::stdout().lock());
-    let result = replay(&args.capture, policy, &EngineConfig::default(), args.all_flows, &mut out);
+    let config = EngineConfig { inspect_blocked: true, ..EngineConfig::default() };
+    let result = replay(&args.capture, policy, &config, args.all_flows, &mut out);
     let _ = out.flush();
     match result {
         Ok(s) => {
