@@ -15,6 +15,7 @@ pub mod io;
 pub mod runtime;
 pub mod record;
 pub mod replay;
+pub mod report;
 pub mod rst;
 pub mod session;
 pub mod verdict;

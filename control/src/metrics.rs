@@ -1,0 +1,143 @@
+//! Prometheus metrics, served as text at `GET /metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::collections::BTreeMap;
+
+/// Labels of the session counter.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SessionLabels {
+    /// `smtp`, `imap`, `pop3`, or `none`.
+    pub mail_proto: String,
+    /// The verdict's action.
+    pub action: String,
+}
+
+/// Labels naming a gateway.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GatewayLabels {
+    /// The gateway's name.
+    pub gateway: String,
+}
+
+/// Labels of the gateway-reported drop gauge.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DropLabels {
+    /// The gateway's name.
+    pub gateway: String,
+    /// `ring_dropped` or `spool_discarded`.
+    pub reason: String,
+}
+
+/// Labels naming a kind of event.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct KindLabels {
+    /// What happened.
+    pub kind: String,
+}
+
+/// Every metric the control plane exports.
+pub struct Metrics {
+    registry: Registry,
+    /// Sessions stored, by protocol and action.
+    pub sessions: Family<SessionLabels, Counter>,
+    /// Session batches received, by gateway (duplicates included).
+    pub reports_received: Family<GatewayLabels, Counter>,
+    /// Batches received again after a reconnect and not stored twice.
+    pub duplicate_reports: Family<GatewayLabels, Counter>,
+    /// Records a gateway says it had to drop, by reason (cumulative per dataplane process).
+    pub reports_dropped: Family<DropLabels, Gauge>,
+    /// 1 while a gateway is connected.
+    pub gateway_up: Family<GatewayLabels, Gauge>,
+    /// Unix time of a gateway's last frame.
+    pub gateway_last_report: Family<GatewayLabels, Gauge>,
+    /// Report-channel connections closed for a fault, by kind.
+    pub channel_errors: Family<KindLabels, Counter>,
+    /// Alerts raised by the control plane, by kind.
+    pub alerts_raised: Family<KindLabels, Counter>,
+    /// API requests refused for a missing or wrong token.
+    pub api_unauthorized: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Registers every metric.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("mailgate");
+        let metrics = Metrics {
+            registry: Registry::default(),
+            sessions: Family::default(),
+            reports_received: Family::default(),
+            duplicate_reports: Family::default(),
+            reports_dropped: Family::default(),
+            gateway_up: Family::default(),
+            gateway_last_report: Family::default(),
+            channel_errors: Family::default(),
+            alerts_raised: Family::default(),
+            api_unauthorized: Counter::default(),
+        };
+        registry.register("sessions", "Sessions stored, by mail protocol and action", metrics.sessions.clone());
+        registry.register(
+            "reports_received",
+            "Session batches received from gateways",
+            metrics.reports_received.clone(),
+        );
+        registry.register(
+            "duplicate_reports",
+            "Batches resent after a reconnect and recognised as already stored",
+            metrics.duplicate_reports.clone(),
+        );
+        registry.register(
+            "reports_dropped",
+            "Records a gateway reports it dropped (ring full) or discarded (spool full), since its start",
+            metrics.reports_dropped.clone(),
+        );
+        registry.register("gateway_up", "1 while the gateway is connected", metrics.gateway_up.clone());
+        registry.register(
+            "gateway_last_report_timestamp_seconds",
+            "Unix time of the gateway's last frame",
+            metrics.gateway_last_report.clone(),
+        );
+        registry.register("channel_errors", "Report connections closed for a fault", metrics.channel_errors.clone());
+        registry.register("alerts_raised", "Alerts raised by the control plane", metrics.alerts_raised.clone());
+        registry.register(
+            "api_unauthorized",
+            "API requests with a missing or wrong token",
+            metrics.api_unauthorized.clone(),
+        );
+        Metrics { registry, ..metrics }
+    }
+
+    /// Counts a fault on a report connection.
+    pub fn channel_error(&self, kind: &str) {
+        self.channel_errors.get_or_create(&KindLabels { kind: kind.into() }).inc();
+    }
+
+    /// Publishes the drop counters a gateway reported.
+    pub fn gateway_counters(&self, gateway: &str, counters: &BTreeMap<String, u64>) {
+        use mailgate_protocol::channel::counter;
+        for reason in [counter::RING_DROPPED, counter::SPOOL_DISCARDED] {
+            let value = counters.get(reason).copied().unwrap_or(0);
+            self.reports_dropped
+                .get_or_create(&DropLabels { gateway: gateway.into(), reason: reason.into() })
+                .set(i64::try_from(value).unwrap_or(i64::MAX));
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if prometheus_client::encoding::text::encode(&mut out, &self.registry).is_err() {
+            log::error!("cannot encode metrics");
+        }
+        out
+    }
+}

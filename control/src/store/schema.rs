@@ -1,0 +1,95 @@
+//! Schema migrations, versioned in code: migration `i` brings the database
+//! from `PRAGMA user_version = i` to `i + 1`, inside one transaction.
+
+use rusqlite::Connection;
+
+/// Every migration, oldest first. Append only; never edit a released one.
+const MIGRATIONS: &[&str] = &[
+    // 1: sessions, ingest bookkeeping, gateways, policy versions, alerts.
+    "CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        gateway TEXT NOT NULL,
+        ts TEXT NOT NULL,
+        ts_ns INTEGER NOT NULL,
+        ts_end TEXT NOT NULL,
+        flow_id INTEGER NOT NULL,
+        src_ip TEXT NOT NULL,
+        src_bin BLOB,
+        src_port INTEGER NOT NULL,
+        dest_ip TEXT NOT NULL,
+        dest_bin BLOB,
+        dest_port INTEGER NOT NULL,
+        mail_proto TEXT,
+        action TEXT NOT NULL,
+        rule TEXT,
+        sni TEXT,
+        helo TEXT,
+        user TEXT,
+        tls INTEGER NOT NULL,
+        bytes INTEGER NOT NULL,
+        record TEXT NOT NULL
+    );
+    CREATE INDEX sessions_by_ts ON sessions(ts_ns);
+    CREATE INDEX sessions_by_src ON sessions(src_bin, ts_ns);
+    CREATE INDEX sessions_by_dest ON sessions(dest_bin, ts_ns);
+    CREATE INDEX sessions_by_path ON sessions(src_ip, mail_proto, dest_ip, dest_port, ts_ns);
+    CREATE INDEX sessions_by_proto ON sessions(mail_proto, ts_ns);
+    CREATE INDEX sessions_by_action ON sessions(action, ts_ns);
+    CREATE INDEX sessions_by_sni ON sessions(sni, ts_ns);
+    CREATE INDEX sessions_by_helo ON sessions(helo, ts_ns);
+    CREATE INDEX sessions_by_user ON sessions(user, ts_ns);
+    CREATE TABLE batches (
+        gateway TEXT NOT NULL,
+        instance INTEGER NOT NULL,
+        seq INTEGER NOT NULL,
+        records INTEGER NOT NULL,
+        received_ns INTEGER NOT NULL,
+        PRIMARY KEY (gateway, instance, seq)
+    ) WITHOUT ROWID;
+    CREATE INDEX batches_by_time ON batches(received_ns);
+    CREATE TABLE gateways (
+        name TEXT PRIMARY KEY,
+        software_version TEXT NOT NULL,
+        instance INTEGER NOT NULL,
+        started_at TEXT NOT NULL,
+        policy_hash TEXT,
+        mode TEXT,
+        first_seen TEXT NOT NULL,
+        last_report TEXT NOT NULL,
+        counters TEXT NOT NULL
+    );
+    CREATE TABLE policies (
+        version INTEGER PRIMARY KEY,
+        hash TEXT NOT NULL,
+        toml TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        first_raised TEXT NOT NULL,
+        last_raised TEXT NOT NULL,
+        record TEXT NOT NULL
+    );",
+];
+
+/// The schema version this build writes.
+pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+
+/// Applies the migrations the database has not seen; refuses a database
+/// written by a newer build.
+pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), String>> {
+    let current: usize = conn.query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))?.try_into().unwrap_or(0);
+    if current > SCHEMA_VERSION {
+        return Ok(Err(format!("database schema version {current} is newer than this build's {SCHEMA_VERSION}")));
+    }
+    for (version, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+        let tx = conn.transaction()?;
+        tx.execute_batch(sql)?;
+        tx.pragma_update(None, "user_version", (version + 1) as i64)?;
+        tx.commit()?;
+        log::info!("database migrated to schema version {}", version + 1);
+    }
+    Ok(Ok(()))
+}
