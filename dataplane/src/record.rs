@@ -9,7 +9,7 @@ use crate::verdict::{describe, PolicyHandle};
 use base64::Engine as _;
 use mailgate_proto::text::{BoundedStr, StrList};
 use mailgate_proto::tls::TlsFacts;
-use mailgate_protocol::record::{Ja3, MailboxRecord, SessionRecord, SmtpRecord, TlsRecord};
+use mailgate_protocol::record::{Ja3, MailboxRecord, SessionRecord, SmtpRecord, SocksRecord, TlsRecord};
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
 
@@ -109,7 +109,6 @@ pub fn to_record(s: &FinishedSession, policies: &[PolicyHandle]) -> SessionRecor
         }
         Some(Parser::None) | None => {}
     }
-    // An implicit-TLS session on a mail port has no clear-text facts but is still that protocol.
     SessionRecord {
         ts: rfc3339(s.first_ns),
         ts_end: rfc3339(s.last_ns),
@@ -126,6 +125,12 @@ pub fn to_record(s: &FinishedSession, policies: &[PolicyHandle]) -> SessionRecor
         imap,
         pop3,
         tls: facts.and_then(|f| f.tls.as_ref()).map(tls_record),
+        socks: facts.and_then(|f| f.socks.as_ref()).map(|s| SocksRecord {
+            version: s.version,
+            target_host: s.target_host.to_str_lossy().into_owned(),
+            target_port: s.target_port,
+            user: text(&s.user),
+        }),
         anomalies: s.anomalies.names().map(str::to_string).collect(),
         verdict: describe(s, policies),
         pkts_toserver: s.pkts[0],

@@ -10,6 +10,7 @@ use mailgate_proto::imap::ImapSession;
 use mailgate_proto::line::{LineSplitter, Split};
 use mailgate_proto::pop3::Pop3Session;
 use mailgate_proto::smtp::SmtpSession;
+use mailgate_proto::socks::{self, SocksFacts, SocksStatus};
 use mailgate_proto::tls::{self, TlsFacts, TlsStatus};
 use mailgate_proto::{Anomalies, Step};
 use mailgate_protocol::record::{MailProto, MailProtoSource};
@@ -78,6 +79,8 @@ pub enum Phase {
     Detecting,
     /// A mail protocol's lines are being parsed.
     Lines,
+    /// A SOCKS proxy handshake is under way (the tunnelled session follows).
+    Socks,
     /// Waiting for the ClientHello, from client stream offset `start`.
     Tls {
         /// Offset in the client stream where the TLS records begin.
@@ -94,6 +97,8 @@ pub struct SessionFacts {
     pub parser: Parser,
     /// The ClientHello, when one was seen.
     pub tls: Option<TlsFacts>,
+    /// The SOCKS proxy request, when the session is tunnelled through one.
+    pub socks: Option<SocksFacts>,
     /// The mail protocol, once known.
     pub mail: Option<MailProto>,
     /// How it was known.
@@ -116,6 +121,8 @@ pub struct SessionFacts {
     midstream: bool,
     /// The server direction's reassembly window is spent.
     server_spent: bool,
+    /// Where each direction's tunnelled stream starts (after a SOCKS handshake; else 0).
+    tunnel_start: [u32; 2],
 }
 
 /// The two directions' reassembly state and their storage.
@@ -144,6 +151,8 @@ impl Default for SessionFacts {
             smtp_tentative: false,
             midstream: false,
             server_spent: false,
+            tunnel_start: [0; 2],
+            socks: None,
         }
     }
 }
@@ -173,18 +182,27 @@ impl SessionFacts {
         points: &mut Points,
     ) {
         let d = dir.idx();
-        let (Some(state), Some(bytes), Some(bits)) =
-            (streams.dirs.get_mut(d), streams.bytes.get_mut(d), streams.bits.get_mut(d))
-        else {
-            return;
+        let budget = streams.bytes.get(d).map_or(0, |b| b.len());
+        let inserted = match (streams.dirs.get_mut(d), streams.bytes.get_mut(d), streams.bits.get_mut(d)) {
+            (Some(state), Some(bytes), Some(bits)) => state.insert(&mut DirBuf { bytes, bits }, seq, payload, anomalies),
+            _ => return,
         };
-        let mut buf = DirBuf { bytes, bits };
-        if state.insert(&mut buf, seq, payload, anomalies) {
-            let contiguous = state.contiguous();
-            let data = buf.bytes.get(..contiguous).unwrap_or(&[]);
-            self.parse(dir, data, tls_scratch, anomalies, points);
+        let in_order = |i: usize| -> &[u8] {
+            let len = streams.dirs.get(i).map_or(0, DirStream::contiguous);
+            streams.bytes.get(i).and_then(|b| b.get(..len)).unwrap_or(&[])
+        };
+        let (client, server) = (in_order(0), in_order(1));
+        if inserted {
+            if self.phase != Phase::Socks {
+                let data = if dir == Dir::ToServer { client } else { server };
+                self.parse(dir, data, tls_scratch, anomalies, points);
+            }
+            if self.phase == Phase::Socks {
+                self.socks_step(client, server, tls_scratch, anomalies, points);
+            }
         }
-        if self.inspecting() && state.contiguous() >= buf.bytes.len() && !(dir == Dir::ToClient && self.server_spent) {
+        let spent = if dir == Dir::ToServer { client.len() } else { server.len() } >= budget;
+        if self.inspecting() && spent && !(dir == Dir::ToClient && self.server_spent) {
             // This direction's window is spent. Without the client's side
             // nothing more can be learnt; without the server's, the client's
             // commands still can be.
@@ -192,6 +210,25 @@ impl SessionFacts {
             match dir {
                 Dir::ToServer => self.phase = Phase::Done,
                 Dir::ToClient => self.server_spent = true,
+            }
+        }
+    }
+
+    /// Follows a SOCKS handshake; once the proxy granted the tunnel, the
+    /// tunnelled streams are inspected from where the handshake ended.
+    fn socks_step(&mut self, client: &[u8], server: &[u8], scratch: &mut [u8], anomalies: &mut Anomalies, points: &mut Points) {
+        let mut facts = SocksFacts::default();
+        match socks::parse(client, server, &mut facts) {
+            SocksStatus::NeedMore => {}
+            SocksStatus::NotTunnel => self.set_not_mail(points),
+            SocksStatus::Tunnel { client_consumed, server_consumed } => {
+                self.socks = Some(facts);
+                let start = [client_consumed as u32, server_consumed as u32];
+                self.parsed = start;
+                self.tunnel_start = start;
+                self.phase = Phase::Detecting;
+                self.parse(Dir::ToClient, server, scratch, anomalies, points);
+                self.parse(Dir::ToServer, client, scratch, anomalies, points);
             }
         }
     }
@@ -213,7 +250,7 @@ impl SessionFacts {
                     match tls::parse_client_hello(stream, scratch, &mut facts, anomalies) {
                         TlsStatus::NeedMore => return,
                         TlsStatus::Done { .. } => {
-                            facts.implicit = start == 0 && matches!(self.parser, Parser::None);
+                            facts.implicit = matches!(self.parser, Parser::None);
                             self.tls = Some(facts);
                             self.on_client_hello(&facts);
                             self.phase = Phase::Done;
@@ -232,11 +269,16 @@ impl SessionFacts {
                         }
                     }
                 }
-                Phase::Detecting if dir == Dir::ToServer && consumed == 0 => match tls::probe(rest) {
+                Phase::Socks => return,
+                Phase::Detecting if dir == Dir::ToServer && consumed == self.tunnel_start[0] as usize => match tls::probe(rest) {
                     tls::Probe::Yes => {
-                        self.phase = Phase::Tls { start: 0 };
+                        self.phase = Phase::Tls { start: consumed as u32 };
                     }
                     tls::Probe::Maybe => return,
+                    tls::Probe::No if self.socks.is_none() && socks::probe(rest) => {
+                        self.phase = Phase::Socks;
+                        return;
+                    }
                     tls::Probe::No => {
                         if !self.next_line(dir, rest, anomalies, points) {
                             return;

@@ -161,6 +161,19 @@ pub struct TlsRecord {
     pub ech: bool,
 }
 
+/// The SOCKS proxy request of a session tunnelled through a proxy.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocksRecord {
+    /// SOCKS version (4 or 5).
+    pub version: u8,
+    /// The host the client asked the proxy to reach.
+    pub target_host: String,
+    /// The port it asked for.
+    pub target_port: u16,
+    /// The user name given to the proxy (never the password).
+    pub user: Option<String>,
+}
+
 /// One TCP session as the dataplane saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionRecord {
@@ -194,6 +207,9 @@ pub struct SessionRecord {
     pub pop3: Option<MailboxRecord>,
     /// ClientHello facts, when TLS was seen.
     pub tls: Option<TlsRecord>,
+    /// The SOCKS request, when the session went through a SOCKS proxy.
+    #[serde(default)]
+    pub socks: Option<SocksRecord>,
     /// Anomalies seen (names as in the README).
     pub anomalies: Vec<String>,
     /// The policy verdict.

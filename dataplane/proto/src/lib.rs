@@ -14,6 +14,7 @@ pub mod line;
 pub mod pop3;
 pub mod sasl;
 pub mod smtp;
+pub mod socks;
 pub mod text;
 pub mod tls;
 
