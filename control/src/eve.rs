@@ -103,6 +103,7 @@ fn base(record: &SessionRecord, event_type: &str) -> Map<String, Value> {
             "smtp": record.smtp,
             "imap": record.imap,
             "pop3": record.pop3,
+            "socks": record.socks,
             "tls": record.tls.as_ref().map(|t| json!({"implicit": t.implicit, "ech": t.ech, "alpn": t.alpn})),
             "pkts_toserver": record.pkts_toserver,
             "pkts_toclient": record.pkts_toclient,

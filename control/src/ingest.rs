@@ -285,9 +285,13 @@ async fn handle(shared: &Arc<Shared>, hello: &Hello, message: FromDataplane) -> 
                         })
                         .inc();
                 }
-                if let Some(eve) = &shared.eve {
-                    let events: Vec<_> = records.iter().flat_map(eve::session_events).collect();
-                    if let Err(e) = eve.write(&events) {
+                if shared.eve.is_some() {
+                    let shared = Arc::clone(shared);
+                    let written = tokio::task::spawn_blocking(move || {
+                        let events: Vec<_> = records.iter().flat_map(eve::session_events).collect();
+                        shared.eve.as_ref().map(|writer| writer.write(&events))
+                    });
+                    if let Ok(Some(Err(e))) = written.await {
                         log::error!("EVE export: {e}");
                     }
                 }

@@ -99,6 +99,9 @@ pub async fn start(config: ControlConfig) -> Result<Running, StartError> {
             let _ = std::fs::remove_file(path);
         }
         let listener = UnixListener::bind(path).map_err(io(format!("channel.unix_socket {}", path.display())))?;
+        // Owner and group only: whoever can connect can report sessions.
+        std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o660))
+            .map_err(io(format!("channel.unix_socket {}", path.display())))?;
         tasks.push(tokio::spawn(ingest::serve_unix(listener, Arc::clone(&shared))));
         log::info!("report channel listening on {}", path.display());
     }

@@ -197,13 +197,13 @@ fn a_pushed_policy_reaches_the_gateway_which_acks_its_hash() {
     assert_eq!(answer.pointer("/acks/0/gateway").and_then(Value::as_str), Some("gw-p"));
     assert_eq!(answer.pointer("/acks/0/answer/hash").and_then(Value::as_str), Some(hash.as_str()));
     assert_eq!(answer.pointer("/acks/0/in_force").and_then(Value::as_bool), Some(true));
-    // The dataplane's policy callback got exactly that text, and saved it for its next start.
-    assert_eq!(gateway.applied.lock().map(|a| a.policies.clone()).unwrap_or_default(), vec![POLICY.to_string()]);
+    // The workers' mailbox has it, and it was saved for the dataplane's next start.
+    let (policy, mode) = gateway.worker.poll().unwrap_or_else(|| panic!("the workers see a new policy"));
+    assert_eq!((policy.hash(), mode), (hash.as_str(), mailgate_protocol::channel::Mode::Block));
     assert_eq!(mailgate_dataplane::report::load_saved_policy(&saved).ok().flatten().as_deref(), Some(POLICY));
-    assert_eq!(
-        get(&control.api, "/api/v1/gateways").pointer("/0/policy_hash").and_then(Value::as_str),
-        Some(hash.as_str())
-    );
+    let hash_now =
+        || get(&control.api, "/api/v1/gateways").pointer("/0/policy_hash").and_then(Value::as_str).map(str::to_string);
+    assert_eq!(hash_now().as_deref(), Some(hash.as_str()));
 
     // An invalid policy is refused with its problems and reaches no gateway.
     let (status, answer) = post("mode = \"blok\"\n");
@@ -212,13 +212,19 @@ fn a_pushed_policy_reaches_the_gateway_which_acks_its_hash() {
         answer.pointer("/errors/0").and_then(Value::as_str).is_some_and(|e| e.starts_with("policy.toml:1:")),
         "{answer}"
     );
-    assert_eq!(gateway.applied.lock().map(|a| a.policies.len()).unwrap_or_default(), 1);
+    assert!(gateway.worker.poll().is_none(), "the workers keep their policy");
+    assert_eq!(gateway.mailbox.current().hash(), hash);
+
+    // A gateway that connects later is brought to the current policy.
+    let late = Gateway::start(Gateway::unix("gw-late", &setup.socket()), 16);
+    wait_for("the late gateway to get the policy", 10, || (late.mailbox.current().hash() == hash).then_some(()));
 
     // Versions and the current policy.
     let current = get(&control.api, "/api/v1/policy");
     assert_eq!(current.get("toml").and_then(Value::as_str), Some(POLICY));
     let (_, again) = post(&format!("{POLICY}\n# tweaked\n"));
     assert_eq!(again.get("version").and_then(Value::as_u64), Some(2));
+    assert_eq!(again.pointer("/acks").and_then(Value::as_array).map(Vec::len), Some(2), "both gateways acked");
     let versions = get(&control.api, "/api/v1/policy/versions");
     assert_eq!(versions.as_array().map(Vec::len), Some(2));
     assert_eq!(versions.pointer("/0/version").and_then(Value::as_u64), Some(2));
@@ -251,7 +257,8 @@ fn a_pushed_policy_reaches_the_gateway_which_acks_its_hash() {
         .set("Authorization", &format!("Bearer {TOKEN}"));
     let (status, answer) = call(request.set("Content-Type", "application/json"), Some(r#"{"mode": "monitor"}"#));
     assert_eq!((status, answer.get("mode").and_then(Value::as_str)), (200, Some("monitor")));
-    assert_eq!(gateway.applied.lock().ok().and_then(|a| a.mode), Some(mailgate_protocol::channel::Mode::Monitor));
+    let seen = std::iter::from_fn(|| gateway.worker.poll()).last().map(|(_, mode)| mode);
+    assert_eq!(seen, Some(mailgate_protocol::channel::Mode::Monitor));
 }
 
 #[test]

@@ -28,6 +28,7 @@ fn record(flow_id: u64) -> SessionRecord {
         imap: Some(MailboxRecord { id: vec![], ..Default::default() }),
         pop3: None,
         tls: Some(TlsRecord { sni: Some("smtp.example".into()), ..Default::default() }),
+        socks: None,
         anomalies: vec!["x".into()],
         verdict: Verdict {
             action: Action::WouldReset,

@@ -84,11 +84,19 @@ impl Store {
                 [],
                 |r| r.get(0),
             )?;
-            if u64::try_from(used).unwrap_or(0) <= max_bytes {
+            let used = u64::try_from(used).unwrap_or(0);
+            if used <= max_bytes {
                 break;
             }
-            let n = conn
-                .execute("DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY ts_ns LIMIT 1000)", [])?;
+            // Delete the share of the sessions that the excess is of the
+            // whole (sessions dominate the file), plus a little, oldest first.
+            let rows: i64 = conn.query_row("SELECT COUNT(*) FROM sessions", [], |r| r.get(0))?;
+            let share = (used - max_bytes) as f64 / used as f64;
+            let batch = ((rows as f64 * share * 1.05).ceil() as i64).clamp(1, rows.max(1));
+            let n = conn.execute(
+                "DELETE FROM sessions WHERE id IN (SELECT id FROM sessions ORDER BY ts_ns LIMIT ?1)",
+                [batch],
+            )?;
             if n == 0 {
                 break;
             }
@@ -120,4 +128,101 @@ pub fn format_ts_ns(ns: i64) -> String {
         .ok()
         .and_then(|t| t.format(&Rfc3339).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailgate_protocol::record::{Action, Verdict};
+    use mailgate_protocol::SessionRecord;
+
+    fn record(flow_id: u64, ts_ns: i64) -> SessionRecord {
+        SessionRecord {
+            ts: format_ts_ns(ts_ns),
+            ts_end: format_ts_ns(ts_ns),
+            flow_id,
+            src_ip: "10.0.0.1".into(),
+            src_port: 1000,
+            dest_ip: "192.0.2.25".into(),
+            dest_port: 25,
+            community_id: "1:x".into(),
+            direction_inferred: false,
+            mail_proto: None,
+            mail_proto_source: None,
+            smtp: None,
+            imap: None,
+            pop3: None,
+            tls: None,
+            socks: None,
+            anomalies: vec!["padding".repeat(50)],
+            verdict: Verdict {
+                action: Action::Pass,
+                rule: None,
+                reason: String::new(),
+                policy_hash: None,
+                decided_at: None,
+            },
+            pkts_toserver: 0,
+            pkts_toclient: 0,
+            bytes_toserver: 0,
+            bytes_toclient: 0,
+            gateway: None,
+        }
+    }
+
+    fn open(dir: &Path) -> Store {
+        Store::open(&dir.join("t.db")).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn batches_are_stored_once_per_gateway_instance_and_number() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = open(dir.path());
+        let now = now_ns();
+        let ingest = |gw: &str, instance: u64, seq: u64| {
+            store.ingest(gw, instance, seq, &mut [record(seq, now)]).unwrap_or_else(|e| panic!("{e}"))
+        };
+        assert!(ingest("a", 1, 1));
+        assert!(!ingest("a", 1, 1), "a resent batch is recognised");
+        assert!(ingest("a", 2, 1), "a restarted dataplane numbers batches afresh");
+        assert!(ingest("b", 1, 1));
+        assert_eq!(store.session_count().ok(), Some(3));
+    }
+
+    #[test]
+    fn migrations_survive_a_reopen_and_a_newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = open(dir.path());
+        store.ingest("a", 1, 1, &mut [record(1, now_ns())]).unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let store = open(dir.path());
+        assert_eq!(store.session_count().ok(), Some(1));
+        drop(store);
+        let conn = Connection::open(dir.path().join("t.db")).unwrap_or_else(|e| panic!("{e}"));
+        conn.pragma_update(None, "user_version", 99).unwrap_or_else(|e| panic!("{e}"));
+        drop(conn);
+        let err = Store::open(&dir.path().join("t.db")).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("newer"), "{err}");
+    }
+
+    #[test]
+    fn retention_removes_old_sessions_then_the_oldest_beyond_the_size() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let store = open(dir.path());
+        let day = 86_400 * 1_000_000_000i64;
+        let now = now_ns();
+        let mut old: Vec<SessionRecord> = (0..10).map(|i| record(i, now - 40 * day)).collect();
+        store.ingest("a", 1, 1, &mut old).unwrap_or_else(|e| panic!("{e}"));
+        let mut recent: Vec<SessionRecord> = (100..3100).map(|i| record(i, now - day + i as i64)).collect();
+        store.ingest("a", 1, 2, &mut recent).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(store.apply_retention(30, u64::MAX).ok(), Some(10));
+        assert_eq!(store.session_count().ok(), Some(3000));
+        let deleted = store.apply_retention(30, 512 * 1024).unwrap_or_else(|e| panic!("{e}"));
+        assert!(deleted > 0 && deleted < 3000, "{deleted}");
+        let kept = store.sessions(&SessionQuery { limit: Some(MAX_LIMIT), ..Default::default() }).unwrap_or_default();
+        let ids: Vec<u64> = kept.iter().filter_map(|v| v.get("flow_id").and_then(serde_json::Value::as_u64)).collect();
+        assert_eq!(ids.first(), Some(&3099), "the newest stay");
+        assert_eq!(ids.len() as u64, 3000 - deleted);
+        assert!(ids.windows(2).all(|w| w.first() > w.get(1)), "only the oldest went");
+    }
 }

@@ -2,8 +2,9 @@
 //! and real dataplane reporters feeding it through their rings.
 #![allow(dead_code, missing_docs)]
 
-use mailgate_dataplane::report::{session_ring, DataplaneControl, Endpoint, Reporter, ReporterConfig, RingSink};
-use mailgate_protocol::channel::{Mode, PolicyOutcome};
+use mailgate_dataplane::report::{
+    session_ring, Endpoint, MailboxControl, MailboxReader, PolicyMailbox, Reporter, ReporterConfig, RingSink,
+};
 use mailgate_protocol::record::{
     Action, Ja3, MailProto, MailProtoSource, MailboxRecord, SmtpRecord, TlsRecord, Verdict,
 };
@@ -11,7 +12,7 @@ use mailgate_protocol::SessionRecord;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const TOKEN: &str = "test-token-0123456789abcdef";
@@ -199,6 +200,12 @@ pub fn record(id: u64, start_secs: i64) -> SessionRecord {
             ja4: "t13d0101im_aaaaaaaaaaaa_bbbbbbbbbbbb".into(),
             ech: id.is_multiple_of(13),
         }),
+        socks: id.is_multiple_of(9).then(|| mailgate_protocol::record::SocksRecord {
+            version: 5,
+            target_host: format!("198.51.100.{}", id % 5 + 1),
+            target_port: 25,
+            user: Some("proxyuser".into()),
+        }),
         anomalies: if id.is_multiple_of(6) { vec!["bare_lf".into()] } else { vec![] },
         verdict: Verdict {
             action,
@@ -222,60 +229,26 @@ pub fn epoch() -> i64 {
     *EPOCH.get_or_init(|| time::OffsetDateTime::now_utc().unix_timestamp() / 3600 * 3600 - 86_400)
 }
 
-/// What the reporter's commands did, for the test to look at.
-#[derive(Default)]
-pub struct Applied {
-    pub policies: Vec<String>,
-    pub hash: Option<String>,
-    pub mode: Option<Mode>,
-}
-
-/// The dataplane side of the commands: validate and compile with
-/// `mailgate-config`, as the real dataplane does.
-pub struct TestDataplane(pub Arc<Mutex<Applied>>);
-
-impl DataplaneControl for TestDataplane {
-    fn apply_policy(&mut self, toml: &str) -> PolicyOutcome {
-        match mailgate_config::CompiledPolicy::from_toml("pushed.toml", toml) {
-            Ok(policy) => {
-                let mut applied = self.0.lock().unwrap_or_else(|e| e.into_inner());
-                applied.policies.push(toml.to_string());
-                applied.hash = Some(policy.hash().to_string());
-                PolicyOutcome::Applied { hash: policy.hash().to_string() }
-            }
-            Err(e) => PolicyOutcome::Rejected { errors: e.to_string().lines().map(str::to_string).collect() },
-        }
-    }
-    fn set_mode(&mut self, mode: Mode) -> Result<Mode, String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).mode = Some(mode);
-        Ok(mode)
-    }
-    fn policy_hash(&self) -> Option<String> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).hash.clone()
-    }
-    fn mode(&self) -> Option<Mode> {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).mode
-    }
-    fn counters(&self) -> BTreeMap<String, u64> {
-        BTreeMap::from([("packets_rx".to_string(), 42)])
-    }
-}
-
 /// A reporter with one worker ring, fed by the test.
 pub struct Gateway {
     pub sink: RingSink<Item>,
     pub reporter: Option<Reporter>,
-    pub applied: Arc<Mutex<Applied>>,
+    /// The workers' policy mailbox (starting with the embedded default policy).
+    pub mailbox: Arc<PolicyMailbox>,
+    /// What a worker would read from it on its tick.
+    pub worker: MailboxReader,
 }
 
 impl Gateway {
     pub fn start(config: ReporterConfig, ring: usize) -> Gateway {
         let (sink, source) = session_ring::<Item>(ring);
-        let applied = Arc::new(Mutex::new(Applied::default()));
+        let mailbox = PolicyMailbox::new(Arc::new(mailgate_config::CompiledPolicy::embedded_default()));
+        let worker = mailbox.reader();
         let convert = |id: &Item| record(*id, epoch() + *id as i64);
-        let reporter = Reporter::spawn(config, vec![source], convert, TestDataplane(Arc::clone(&applied)))
-            .unwrap_or_else(|e| panic!("{e}"));
-        Gateway { sink, reporter: Some(reporter), applied }
+        let counters = || BTreeMap::from([("packets_rx".to_string(), 42)]);
+        let control = MailboxControl::new(Arc::clone(&mailbox), counters);
+        let reporter = Reporter::spawn(config, vec![source], convert, control).unwrap_or_else(|e| panic!("{e}"));
+        Gateway { sink, reporter: Some(reporter), mailbox, worker }
     }
 
     pub fn unix(name: &str, socket: &Path) -> ReporterConfig {

@@ -20,6 +20,8 @@ use std::time::{Duration, Instant};
 /// How long a read waits for the control plane before the loop goes on to
 /// the rings; also the idle sleep while disconnected.
 const POLL: Duration = Duration::from_millis(10);
+/// How often [`super::Reporter::counters`] is refreshed.
+const PUBLISH_EVERY: Duration = Duration::from_millis(100);
 /// Items taken from one ring per pass, so one busy worker cannot starve the socket.
 const DRAIN_PER_PASS: usize = 4096;
 
@@ -104,6 +106,7 @@ where
 
     pub(crate) fn run(mut self, stop: &Stop) {
         let mut deadline: Option<Instant> = None;
+        let mut last_published = Instant::now();
         loop {
             if deadline.is_none() && stop.requested.load(Ordering::Acquire) {
                 deadline = Some(Instant::now() + Duration::from_millis(stop.grace_ms.load(Ordering::Relaxed)));
@@ -132,7 +135,10 @@ where
             } else {
                 std::thread::sleep(POLL);
             }
-            self.publish();
+            if last_published.elapsed() >= PUBLISH_EVERY {
+                self.publish();
+                last_published = Instant::now();
+            }
         }
     }
 

@@ -7,16 +7,26 @@
 //! control plane is away the batches wait in a bounded spool, the dataplane
 //! keeps enforcing its last policy, and what had to be discarded is counted
 //! and reported after the reconnect. The same thread applies the control
-//! plane's commands through the [`DataplaneControl`] the caller supplies.
+//! plane's commands through the [`DataplaneControl`] the caller supplies,
+//! normally a [`MailboxControl`] that publishes compiled policies to the
+//! workers through a [`PolicyMailbox`].
+//!
+//! The thread does everything in one loop: drain the rings, seal a batch
+//! when it is full or `flush_interval_ms` old, write unsent batches, read
+//! commands (10 ms poll). Connecting blocks the loop for at most 5 s (TCP
+//! connect and TLS handshake timeouts); a worker ring must absorb that long
+//! an outage of the loop, or count what it cannot.
 
 mod agent;
 mod config;
+mod mailbox;
 mod policy_file;
 mod ring;
 mod spool;
 mod transport;
 
 pub use config::{Endpoint, ReporterConfig};
+pub use mailbox::{MailboxControl, MailboxReader, PolicyMailbox};
 pub use policy_file::{load_saved_policy, save_policy};
 pub use ring::{session_ring, RingSink, RingSource};
 
