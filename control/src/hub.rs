@@ -87,11 +87,6 @@ impl Hub {
         self.lock().contains_key(gateway)
     }
 
-    /// Queues a command that expects no answer.
-    pub fn send(&self, gateway: &str, command: FromControl) -> bool {
-        self.lock().get(gateway).is_some_and(|c| c.commands.try_send(command).is_ok())
-    }
-
     /// Pushes a policy to every connected gateway and waits (at most
     /// `timeout`) for each one's outcome.
     pub async fn push_policy(&self, toml: &str, timeout: Duration) -> Vec<(String, Delivery<PolicyOutcome>)> {
@@ -111,9 +106,12 @@ impl Hub {
             };
             waiting.push((gateway, queued.then_some(rx)));
         }
+        // One deadline for all: the answers are awaited in turn, but none
+        // waits longer than `timeout` from the push.
+        let deadline = tokio::time::Instant::now() + timeout;
         let mut results = Vec::new();
         for (gateway, rx) in waiting {
-            results.push((gateway, wait(rx, timeout).await));
+            results.push((gateway, wait(rx, deadline).await));
         }
         results
     }
@@ -132,7 +130,7 @@ impl Hub {
                 None => false,
             }
         };
-        wait(queued.then_some(rx), timeout).await
+        wait(queued.then_some(rx), tokio::time::Instant::now() + timeout).await
     }
 
     /// Hands a gateway's policy answer to whoever waits for it.
@@ -150,9 +148,9 @@ impl Hub {
     }
 }
 
-async fn wait<T>(rx: Option<oneshot::Receiver<T>>, timeout: Duration) -> Delivery<T> {
+async fn wait<T>(rx: Option<oneshot::Receiver<T>>, deadline: tokio::time::Instant) -> Delivery<T> {
     let Some(rx) = rx else { return Delivery::Disconnected };
-    match tokio::time::timeout(timeout, rx).await {
+    match tokio::time::timeout_at(deadline, rx).await {
         Ok(Ok(answer)) => Delivery::Answered { answer },
         Ok(Err(_)) => Delivery::Disconnected,
         Err(_) => Delivery::Timeout,

@@ -71,49 +71,45 @@ impl Default for Metrics {
 impl Metrics {
     /// Registers every metric.
     pub fn new() -> Self {
+        let (sessions, reports_received, duplicate_reports) = (Family::default(), Family::default(), Family::default());
+        let (reports_dropped, gateway_up, gateway_last_report) =
+            (Family::default(), Family::default(), Family::default());
+        let (channel_errors, alerts_raised, api_unauthorized) =
+            (Family::default(), Family::default(), Counter::default());
         let mut registry = Registry::with_prefix("mailgate");
-        let metrics = Metrics {
-            registry: Registry::default(),
-            sessions: Family::default(),
-            reports_received: Family::default(),
-            duplicate_reports: Family::default(),
-            reports_dropped: Family::default(),
-            gateway_up: Family::default(),
-            gateway_last_report: Family::default(),
-            channel_errors: Family::default(),
-            alerts_raised: Family::default(),
-            api_unauthorized: Counter::default(),
-        };
-        registry.register("sessions", "Sessions stored, by mail protocol and action", metrics.sessions.clone());
-        registry.register(
-            "reports_received",
-            "Session batches received from gateways",
-            metrics.reports_received.clone(),
-        );
+        registry.register("sessions", "Sessions stored, by mail protocol and action", sessions.clone());
+        registry.register("reports_received", "Session batches received from gateways", reports_received.clone());
         registry.register(
             "duplicate_reports",
             "Batches resent after a reconnect and recognised as already stored",
-            metrics.duplicate_reports.clone(),
+            duplicate_reports.clone(),
         );
         registry.register(
             "reports_dropped",
             "Records a gateway reports it dropped (ring full) or discarded (spool full), since its start",
-            metrics.reports_dropped.clone(),
+            reports_dropped.clone(),
         );
-        registry.register("gateway_up", "1 while the gateway is connected", metrics.gateway_up.clone());
+        registry.register("gateway_up", "1 while the gateway is connected", gateway_up.clone());
         registry.register(
             "gateway_last_report_timestamp_seconds",
             "Unix time of the gateway's last frame",
-            metrics.gateway_last_report.clone(),
+            gateway_last_report.clone(),
         );
-        registry.register("channel_errors", "Report connections closed for a fault", metrics.channel_errors.clone());
-        registry.register("alerts_raised", "Alerts raised by the control plane", metrics.alerts_raised.clone());
-        registry.register(
-            "api_unauthorized",
-            "API requests with a missing or wrong token",
-            metrics.api_unauthorized.clone(),
-        );
-        Metrics { registry, ..metrics }
+        registry.register("channel_errors", "Report connections closed for a fault", channel_errors.clone());
+        registry.register("alerts_raised", "Alerts raised by the control plane", alerts_raised.clone());
+        registry.register("api_unauthorized", "API requests with a missing or wrong token", api_unauthorized.clone());
+        Metrics {
+            registry,
+            sessions,
+            reports_received,
+            duplicate_reports,
+            reports_dropped,
+            gateway_up,
+            gateway_last_report,
+            channel_errors,
+            alerts_raised,
+            api_unauthorized,
+        }
     }
 
     /// Counts a fault on a report connection.

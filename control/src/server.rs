@@ -47,7 +47,7 @@ pub struct Running {
 }
 
 impl Running {
-    /// Waits until a task ends (which only happens on a fatal error).
+    /// Waits until the API server stops (which only happens on a fatal error).
     pub async fn wait(&mut self) {
         if let Some(first) = self.tasks.first_mut() {
             let _ = first.await;

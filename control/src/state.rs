@@ -53,7 +53,7 @@ impl Shared {
         let store = Arc::clone(&self.store);
         match tokio::task::spawn_blocking(move || f(&store)).await {
             Ok(result) => result,
-            Err(e) => Err(StoreError::Schema(format!("storage task failed: {e}"))),
+            Err(e) => Err(StoreError::Task(e.to_string())),
         }
     }
 }

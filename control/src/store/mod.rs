@@ -40,6 +40,9 @@ pub enum StoreError {
     /// A query parameter is invalid (the message is for the API caller).
     #[error("{0}")]
     BadQuery(String),
+    /// The blocking task running the call failed.
+    #[error("storage task: {0}")]
+    Task(String),
 }
 
 /// The database.
