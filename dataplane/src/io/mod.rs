@@ -7,6 +7,7 @@ use arrayvec::ArrayVec;
 #[allow(unsafe_code)]
 pub mod dpdk;
 pub mod mem;
+pub mod pcap;
 
 
 /// Frames moved per RX/TX call (DPDK's customary burst size).
