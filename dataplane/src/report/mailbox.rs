@@ -18,6 +18,9 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
+/// Replaced policies kept for naming rules in late records, even when no worker holds them.
+pub const KEEP_RETIRED: usize = 4;
+
 const NO_OVERRIDE: u8 = 0;
 const OVERRIDE_BLOCK: u8 = 1;
 const OVERRIDE_MONITOR: u8 = 2;
@@ -67,12 +70,27 @@ impl PolicyMailbox {
         MailboxReader { mailbox: Arc::clone(self), seen: self.generation.load(Ordering::Acquire) }
     }
 
-    /// Drops replaced policies no worker holds any more; returns how many
-    /// are still waiting for a worker to let go.
+    /// Drops replaced policies no worker holds any more, except the
+    /// [`KEEP_RETIRED`] most recent (records of sessions they decided are
+    /// still to be written, see [`PolicyMailbox::policies`]); returns how
+    /// many replaced policies are still kept.
     pub fn collect_retired(&self) -> usize {
         let mut slots = self.slots();
-        slots.retired.retain(|p| Arc::strong_count(p) > 1);
+        let keep_from = slots.retired.len().saturating_sub(KEEP_RETIRED);
+        let mut index = 0;
+        slots.retired.retain(|p| {
+            index += 1;
+            index > keep_from || Arc::strong_count(p) > 1
+        });
         slots.retired.len()
+    }
+
+    /// The current policy, then the replaced ones still kept, newest first:
+    /// what `record::to_record` needs to name the rule of a session decided
+    /// before the last swap.
+    pub fn policies(&self) -> Vec<PolicyHandle> {
+        let slots = self.slots();
+        std::iter::once(&slots.current).chain(slots.retired.iter().rev()).cloned().collect()
     }
 
     /// Overrides the policy file's `mode` (the control plane's `set_mode`).
@@ -189,9 +207,21 @@ mod tests {
         // The worker still holds the old policy: it stays retired, not freed.
         assert_eq!(mailbox.collect_retired(), 1);
         let old = std::mem::replace(&mut worker_policy, got);
-        drop(old); // not the last reference: the mailbox frees it below
+        drop(old); // not the last reference: the mailbox frees it, later
         assert_eq!(worker_policy.hash(), hash);
-        assert_eq!(mailbox.collect_retired(), 0);
+        assert_eq!(mailbox.policies().len(), 2, "current, then the one it replaced");
+        for _ in 0..KEEP_RETIRED + 3 {
+            mailbox.publish(compiled(POLICY));
+        }
+        // Newest first: 7 published, the worker's, then the embedded default.
+        let all = mailbox.policies();
+        assert_eq!(all.len(), KEEP_RETIRED + 5);
+        let default = all.last().map(Arc::downgrade).unwrap_or_default();
+        let unheld = all.get(KEEP_RETIRED + 1).map(Arc::downgrade).unwrap_or_default();
+        drop(all);
+        assert_eq!(mailbox.collect_retired(), KEEP_RETIRED + 1, "the most recent, and the one a worker holds");
+        assert!(default.upgrade().is_none() && unheld.upgrade().is_none(), "older ones were freed here");
+        assert!(mailbox.policies().iter().any(|p| Arc::ptr_eq(p, &worker_policy)));
     }
 
     #[test]
