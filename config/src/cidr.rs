@@ -59,11 +59,7 @@ impl Cidr {
         let bits = family_bits(self.addr);
         let start = addr_key(self.addr);
         let host = u32::from(bits - self.len);
-        let span = if host >= 128 {
-            u128::MAX
-        } else {
-            (1u128 << host) - 1
-        };
+        let span = if host >= 128 { u128::MAX } else { (1u128 << host) - 1 };
         (start, start | span)
     }
 }
@@ -104,9 +100,7 @@ impl FromStr for Cidr {
             Some((a, l)) => (a, Some(l)),
             None => (s, None),
         };
-        let addr: IpAddr = addr_text
-            .parse()
-            .map_err(|_| CidrError::BadAddress(addr_text.to_owned()))?;
+        let addr: IpAddr = addr_text.parse().map_err(|_| CidrError::BadAddress(addr_text.to_owned()))?;
         let max = family_bits(addr);
         let len = match len_text {
             None => max,
@@ -115,20 +109,11 @@ impl FromStr for Cidr {
                 let family = if addr.is_ipv4() { "IPv4" } else { "IPv6" };
                 match u8::try_from(n) {
                     Ok(n) if n <= max => n,
-                    _ => {
-                        return Err(CidrError::LengthOutOfRange {
-                            len: n,
-                            family,
-                            max,
-                        })
-                    }
+                    _ => return Err(CidrError::LengthOutOfRange { len: n, family, max }),
                 }
             }
         };
-        let network = Cidr {
-            addr: mask(addr, len),
-            len,
-        };
+        let network = Cidr { addr: mask(addr, len), len };
         if network.addr != addr {
             return Err(CidrError::HostBitsSet(network));
         }
@@ -171,14 +156,8 @@ mod tests {
             "10.0.0.1/8".parse::<Cidr>().unwrap_err().to_string(),
             "host bits are set; did you mean \"10.0.0.0/8\"?"
         );
-        assert_eq!(
-            "10.0.0/8".parse::<Cidr>().unwrap_err(),
-            CidrError::BadAddress("10.0.0".into())
-        );
-        assert_eq!(
-            "::/x".parse::<Cidr>().unwrap_err(),
-            CidrError::BadLength("x".into())
-        );
+        assert_eq!("10.0.0/8".parse::<Cidr>().unwrap_err(), CidrError::BadAddress("10.0.0".into()));
+        assert_eq!("::/x".parse::<Cidr>().unwrap_err(), CidrError::BadLength("x".into()));
         assert!("2001:db8::/129".parse::<Cidr>().is_err());
     }
 }

@@ -93,9 +93,7 @@ pub(crate) struct CompiledException {
 impl CompiledException {
     #[inline]
     pub(crate) fn port_matches(&self, port: u16) -> bool {
-        self.ports
-            .as_ref()
-            .is_none_or(|p| p.binary_search(&port).is_ok())
+        self.ports.as_ref().is_none_or(|p| p.binary_search(&port).is_ok())
     }
 }
 
@@ -181,19 +179,13 @@ impl CompiledPolicy {
             out.dedup();
             out
         };
-        let any: Vec<Cidr> = ["0.0.0.0/0", "::/0"]
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
+        let any: Vec<Cidr> = ["0.0.0.0/0", "::/0"].iter().filter_map(|s| s.parse().ok()).collect();
         let slots = policy.allow.len() + policy.exceptions.len();
         let words = slots.div_ceil(64);
         let mut src_nets = Vec::new();
         let mut dst_nets = Vec::new();
-        let paths = policy
-            .allow
-            .iter()
-            .map(|r| (&r.from, &r.to))
-            .chain(policy.exceptions.iter().map(|e| (&e.from, &e.to)));
+        let paths =
+            policy.allow.iter().map(|r| (&r.from, &r.to)).chain(policy.exceptions.iter().map(|e| (&e.from, &e.to)));
         for (slot, (from, to)) in paths.enumerate() {
             src_nets.extend(expand(from).into_iter().map(|c| (slot, c)));
             let to = to.as_deref().map_or_else(|| any.clone(), expand);
@@ -268,10 +260,7 @@ impl CompiledPolicy {
 
     /// The exceptions that no longer apply on `today` (their name and last day).
     pub fn expired_exceptions(&self, today: Date) -> impl Iterator<Item = (&str, Date)> {
-        self.exceptions
-            .iter()
-            .filter(move |e| e.expires < today)
-            .map(|e| (e.name.as_str(), e.expires))
+        self.exceptions.iter().filter(move |e| e.expires < today).map(|e| (e.name.as_str(), e.expires))
     }
 }
 
@@ -312,12 +301,7 @@ fn stats(policy: &Policy) -> Stats {
         .allow
         .iter()
         .flat_map(|r| r.from.iter().chain(r.to.iter().flatten()))
-        .chain(
-            policy
-                .exceptions
-                .iter()
-                .flat_map(|e| e.from.iter().chain(e.to.iter().flatten())),
-        );
+        .chain(policy.exceptions.iter().flat_map(|e| e.from.iter().chain(e.to.iter().flatten())));
     let prefixes: BTreeSet<Cidr> = policy
         .hosts
         .values()
@@ -329,9 +313,5 @@ fn stats(policy: &Policy) -> Stats {
         })
         .collect();
     let v6 = prefixes.iter().filter(|c| c.is_ipv6()).count();
-    Stats {
-        host_groups: policy.hosts.len(),
-        v4_prefixes: prefixes.len() - v6,
-        v6_prefixes: v6,
-    }
+    Stats { host_groups: policy.hosts.len(), v4_prefixes: prefixes.len() - v6, v6_prefixes: v6 }
 }

@@ -74,10 +74,7 @@ pub(crate) struct Collector<'s> {
 
 impl<'s> Collector<'s> {
     pub(crate) fn new(source: &'s str) -> Self {
-        Collector {
-            source,
-            items: Vec::new(),
-        }
+        Collector { source, items: Vec::new() }
     }
 
     /// The 1-based line of byte `offset`, for messages that point back at earlier text.
@@ -108,10 +105,7 @@ impl<'s> Collector<'s> {
                 Diagnostic { line, col, message }
             })
             .collect();
-        ConfigError::Invalid(Diagnostics {
-            file: file.to_owned(),
-            items,
-        })
+        ConfigError::Invalid(Diagnostics { file: file.to_owned(), items })
     }
 }
 

@@ -50,11 +50,7 @@ impl Document {
     /// Like [`Document::parse`], but the top-level keys in `sections`
     /// belong to the caller: they are skipped here, and the caller
     /// validates them.
-    pub fn parse_with_sections(
-        file: &str,
-        text: &str,
-        sections: &[&str],
-    ) -> Result<Document, ConfigError> {
+    pub fn parse_with_sections(file: &str, text: &str, sections: &[&str]) -> Result<Document, ConfigError> {
         let mut diags = Collector::new(text);
         let (root, syntax_errors) = DeTable::parse_recoverable(text);
         if !syntax_errors.is_empty() {
@@ -85,21 +81,15 @@ impl Document {
             );
         }
         match parser.finish() {
-            Some(policy) => Ok(Document {
-                file: file.to_owned(),
-                hash: sha256_hex(text),
-                policy,
-            }),
+            Some(policy) => Ok(Document { file: file.to_owned(), hash: sha256_hex(text), policy }),
             None => Err(diags.into_error(file)),
         }
     }
 
     /// Reads and validates the policy file at `path`.
     pub fn load(path: &Path) -> Result<Document, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
-            path: path.display().to_string(),
-            source,
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
         Document::parse(&path.display().to_string(), &text)
     }
 }

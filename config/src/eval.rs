@@ -97,13 +97,7 @@ pub struct SessionView<'a> {
 
 impl<'a> SessionView<'a> {
     /// A view at the SYN with nothing seen yet; set the other fields as the session goes on.
-    pub fn new(
-        src: IpAddr,
-        dst: IpAddr,
-        dst_port: u16,
-        today: Date,
-        now_secs: u64,
-    ) -> SessionView<'a> {
+    pub fn new(src: IpAddr, dst: IpAddr, dst_port: u16, today: Date, now_secs: u64) -> SessionView<'a> {
         SessionView {
             src,
             dst,
@@ -219,11 +213,8 @@ pub fn severity(action: Action) -> u8 {
 
 impl Decision {
     /// Nothing decided: pass, no rule.
-    pub const UNDECIDED: Decision = Decision {
-        action: Action::Pass,
-        rule: RuleRef::None,
-        reason: ReasonKind::Undecided,
-    };
+    pub const UNDECIDED: Decision =
+        Decision { action: Action::Pass, rule: RuleRef::None, reason: ReasonKind::Undecided };
 
     /// The session's verdict after a later decision point: the stronger
     /// action wins, so later points can only tighten the verdict. On equal
@@ -235,8 +226,7 @@ impl Decision {
     /// evaluation into it with this.
     pub fn combine(self, later: Decision) -> Decision {
         let (now, next) = (severity(self.action), severity(later.action));
-        if next > now || (next == now && self.action == Action::Pass && later.rule != RuleRef::None)
-        {
+        if next > now || (next == now && self.action == Action::Pass && later.rule != RuleRef::None) {
             later
         } else {
             self
@@ -301,22 +291,15 @@ impl CompiledPolicy {
         let mut decision = Decision::UNDECIDED;
         let mut admitted = false;
         if view.point == DecisionPoint::Syn {
-            if is_mail_port(view.dst_port)
-                && !exception_could_admit
-                && !self.could_admit(src, dst, view.dst_port)
-            {
-                decision =
-                    self.default_decision(DefaultKey::UnapprovedMail, ReasonKind::NoRuleAtSyn);
+            if is_mail_port(view.dst_port) && !exception_could_admit && !self.could_admit(src, dst, view.dst_port) {
+                decision = self.default_decision(DefaultKey::UnapprovedMail, ReasonKind::NoRuleAtSyn);
             }
         } else if let Some(proto) = view.proto {
             match self.admit(view, proto, src, dst, limiter) {
                 Ok(rule) => {
                     admitted = true;
-                    decision = Decision {
-                        action: Action::Pass,
-                        rule: RuleRef::Allow(rule),
-                        reason: ReasonKind::Allowed,
-                    };
+                    decision =
+                        Decision { action: Action::Pass, rule: RuleRef::Allow(rule), reason: ReasonKind::Allowed };
                 }
                 Err(reason) => decision = self.default_decision(DefaultKey::UnapprovedMail, reason),
             }
@@ -329,21 +312,9 @@ impl CompiledPolicy {
                 DefaultKey::MailOnNonstandardPort,
                 ReasonKind::MailOnNonstandardPort,
             ),
-            (
-                view.non_mail_on_mail_port,
-                DefaultKey::NonMailOnMailPort,
-                ReasonKind::NonMailOnMailPort,
-            ),
-            (
-                view.cleartext_auth,
-                DefaultKey::CleartextAuth,
-                ReasonKind::CleartextAuth,
-            ),
-            (
-                view.client_hello_without_sni && mail,
-                DefaultKey::TlsWithoutSni,
-                ReasonKind::TlsWithoutSni,
-            ),
+            (view.non_mail_on_mail_port, DefaultKey::NonMailOnMailPort, ReasonKind::NonMailOnMailPort),
+            (view.cleartext_auth, DefaultKey::CleartextAuth, ReasonKind::CleartextAuth),
+            (view.client_hello_without_sni && mail, DefaultKey::TlsWithoutSni, ReasonKind::TlsWithoutSni),
             (view.ech && mail, DefaultKey::Ech, ReasonKind::Ech),
         ];
         for (holds, key, reason) in conditions {
@@ -379,18 +350,12 @@ impl CompiledPolicy {
     }
 
     fn default_decision(&self, key: DefaultKey, reason: ReasonKind) -> Decision {
-        Decision {
-            action: self.defaults.get(key),
-            rule: RuleRef::Default(key),
-            reason,
-        }
+        Decision { action: self.defaults.get(key), rule: RuleRef::Default(key), reason }
     }
 
     /// True when some allow rule for these addresses could admit some mail protocol on `port`.
     fn could_admit(&self, src: &[u64], dst: &[u64], port: u16) -> bool {
-        Slots::new(src, dst, 0)
-            .map_while(|slot| self.rules.get(slot))
-            .any(|rule| rule.could_use_port(port))
+        Slots::new(src, dst, 0).map_while(|slot| self.rules.get(slot)).any(|rule| rule.could_use_port(port))
     }
 
     /// The first allow rule that admits the session, or why the closest one did not.
@@ -432,16 +397,10 @@ impl CompiledPolicy {
 
 /// The first constraint of `rule` that the session is known to break;
 /// constraints not observable yet do not fail.
-fn unmet_constraint(
-    rule: &CompiledRule,
-    slot: usize,
-    view: &SessionView<'_>,
-) -> Option<ReasonKind> {
+fn unmet_constraint(rule: &CompiledRule, slot: usize, view: &SessionView<'_>) -> Option<ReasonKind> {
     if let Some(sni) = &rule.sni {
         match view.sni {
-            Some(name) if !sni.matches(name) => {
-                return Some(ReasonKind::SniNotAllowed { rule: slot })
-            }
+            Some(name) if !sni.matches(name) => return Some(ReasonKind::SniNotAllowed { rule: slot }),
             None if view.client_hello_without_sni => return Some(ReasonKind::NoSni { rule: slot }),
             _ => {}
         }

@@ -51,10 +51,7 @@ pub(crate) fn post_order<'a, E: Clone>(
                     let start = stack.iter().position(|(n, _)| n == target).unwrap_or(0);
                     let mut path: Vec<&str> = stack.iter().skip(start).map(|(n, _)| *n).collect();
                     path.push(target);
-                    cycles.push(Cycle {
-                        path,
-                        edge: edge.clone(),
-                    });
+                    cycles.push(Cycle { path, edge: edge.clone() });
                 }
                 Some(State::Done) | None => {}
             }

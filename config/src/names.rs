@@ -50,9 +50,7 @@ impl NamePattern {
         };
         for label in rest.split('.') {
             if label.contains('*') {
-                return Err(
-                    "\"*\" may only be the whole leftmost label, as in \"*.corp.test\"".into(),
-                );
+                return Err("\"*\" may only be the whole leftmost label, as in \"*.corp.test\"".into());
             }
             check_label(label)?;
         }
@@ -71,13 +69,8 @@ fn check_label(label: &str) -> Result<(), String> {
     if label.len() > 63 {
         return Err(format!("label \"{label}\" is longer than 63 characters"));
     }
-    if let Some(c) = label
-        .chars()
-        .find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_'))
-    {
-        return Err(format!(
-            "character {c:?} is not allowed in a host name (letters, digits, '-', '_')"
-        ));
+    if let Some(c) = label.chars().find(|c| !(c.is_ascii_alphanumeric() || *c == '-' || *c == '_')) {
+        return Err(format!("character {c:?} is not allowed in a host name (letters, digits, '-', '_')"));
     }
     if label.starts_with('-') || label.ends_with('-') {
         return Err(format!("label \"{label}\" starts or ends with '-'"));
@@ -89,9 +82,7 @@ fn parse_address_literal(name: &str) -> Result<(), String> {
     let inner = name
         .strip_prefix('[')
         .and_then(|n| n.strip_suffix(']'))
-        .ok_or_else(|| {
-            "an address literal must be written like [192.0.2.1] or [IPv6:2001:db8::1]".to_owned()
-        })?;
+        .ok_or_else(|| "an address literal must be written like [192.0.2.1] or [IPv6:2001:db8::1]".to_owned())?;
     let valid = match inner.strip_prefix("ipv6:") {
         Some(v6) => v6.parse::<Ipv6Addr>().is_ok(),
         None => inner.parse::<Ipv4Addr>().is_ok(),
@@ -134,10 +125,7 @@ impl NameSet {
         exact.dedup();
         suffixes.sort();
         suffixes.dedup();
-        NameSet {
-            exact: exact.into_boxed_slice(),
-            suffixes: suffixes.into_boxed_slice(),
-        }
+        NameSet { exact: exact.into_boxed_slice(), suffixes: suffixes.into_boxed_slice() }
     }
 
     /// True when `name` (as seen on the wire, any case) matches a pattern.
@@ -164,10 +152,7 @@ fn contains(sorted: &[Box<[u8]>], name: &[u8]) -> bool {
 
 /// Compares a lower-case pattern with a name of any case, as if the name were lower-cased.
 fn cmp_lowered(pattern: &[u8], name: &[u8]) -> Ordering {
-    pattern
-        .iter()
-        .copied()
-        .cmp(name.iter().map(u8::to_ascii_lowercase))
+    pattern.iter().copied().cmp(name.iter().map(u8::to_ascii_lowercase))
 }
 
 #[cfg(test)]
@@ -175,10 +160,7 @@ mod tests {
     use super::*;
 
     fn set(patterns: &[&str]) -> NameSet {
-        let parsed: Vec<_> = patterns
-            .iter()
-            .map(|p| NamePattern::parse(p, PatternKind::Helo).unwrap())
-            .collect();
+        let parsed: Vec<_> = patterns.iter().map(|p| NamePattern::parse(p, PatternKind::Helo).unwrap()).collect();
         NameSet::new(&parsed)
     }
 
@@ -197,12 +179,7 @@ mod tests {
 
     #[test]
     fn exact_names_and_literals_match_case_insensitively() {
-        let s = set(&[
-            "mx.corp.test",
-            "MX2.corp.test.",
-            "[192.0.2.1]",
-            "[IPv6:2001:db8::1]",
-        ]);
+        let s = set(&["mx.corp.test", "MX2.corp.test.", "[192.0.2.1]", "[IPv6:2001:db8::1]"]);
         assert!(s.matches(b"MX.corp.test"));
         assert!(s.matches(b"mx2.corp.test"));
         assert!(!s.matches(b"a.mx.corp.test"));
@@ -222,11 +199,6 @@ mod tests {
         assert!(err("mx corp").contains("not allowed"));
         assert!(err("[192.0.2.1]").contains("not allowed"));
         assert!(NamePattern::parse("[192.0.2.300]", PatternKind::Helo).is_err());
-        assert_eq!(
-            NamePattern::parse("*.Corp.Test", PatternKind::Sni)
-                .unwrap()
-                .to_string(),
-            "*.corp.test"
-        );
+        assert_eq!(NamePattern::parse("*.Corp.Test", PatternKind::Sni).unwrap().to_string(), "*.corp.test");
     }
 }

@@ -22,36 +22,11 @@ type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// The top-level keys the policy owns.
-pub const POLICY_KEYS: &[&str] = &[
-    "mode",
-    "defaults",
-    "hosts",
-    "allow",
-    "exception",
-    "anomalies",
-];
+pub const POLICY_KEYS: &[&str] = &["mode", "defaults", "hosts", "allow", "exception", "anomalies"];
 
-const ALLOW_KEYS: &[&str] = &[
-    "name",
-    "from",
-    "to",
-    "protocols",
-    "ports",
-    "sni",
-    "helo",
-    "require_tls",
-    "max_sessions_per_minute",
-];
-const EXCEPTION_KEYS: &[&str] = &[
-    "name",
-    "from",
-    "to",
-    "protocols",
-    "ports",
-    "reason",
-    "owner",
-    "expires",
-];
+const ALLOW_KEYS: &[&str] =
+    &["name", "from", "to", "protocols", "ports", "sni", "helo", "require_tls", "max_sessions_per_minute"];
+const EXCEPTION_KEYS: &[&str] = &["name", "from", "to", "protocols", "ports", "reason", "owner", "expires"];
 const MODES: &[&str] = &["block", "monitor"];
 const ACTIONS: &[&str] = &["pass", "alert", "drop", "reset"];
 const PROTOCOLS: &[&str] = &["smtp", "imap", "pop3"];
@@ -118,11 +93,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
                 }
             }
             "exception" => {
-                for (i, t) in self
-                    .array_of_tables(value, "exception")
-                    .into_iter()
-                    .enumerate()
-                {
+                for (i, t) in self.array_of_tables(value, "exception").into_iter().enumerate() {
                     if let Some(exception) = self.exception(i, t) {
                         self.exceptions.push(exception);
                     }
@@ -137,17 +108,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     /// Checks what needs the whole document (group references, cycles) and
     /// returns the policy when nothing at all was wrong.
     pub(crate) fn finish(self) -> Option<Policy> {
-        let PolicyParser {
-            diags,
-            mode,
-            defaults,
-            hosts,
-            allow,
-            exceptions,
-            anomalies,
-            group_refs,
-            ..
-        } = self;
+        let PolicyParser { diags, mode, defaults, hosts, allow, exceptions, anomalies, group_refs, .. } = self;
         for r in &group_refs {
             if !hosts.contains_key(&r.name) {
                 diags.error(
@@ -178,13 +139,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
         let acyclic = cycles.is_empty();
         for cycle in cycles {
             let first = cycle.path.first().copied().unwrap_or_default();
-            diags.error(
-                &cycle.edge,
-                format!(
-                    "hosts.{first}: host group cycle {}",
-                    cycle.path.join(" -> ")
-                ),
-            );
+            diags.error(&cycle.edge, format!("hosts.{first}: host group cycle {}", cycle.path.join(" -> ")));
         }
         let slots = allow.len() + exceptions.len();
         if slots > MAX_RULES {
@@ -244,10 +199,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
         };
         let keys: Vec<&str> = DefaultKey::ALL.iter().map(|k| k.key()).collect();
         for (k, v) in sorted(table) {
-            match DefaultKey::ALL
-                .iter()
-                .find(|d| d.key() == k.get_ref().as_ref())
-            {
+            match DefaultKey::ALL.iter().find(|d| d.key() == k.get_ref().as_ref()) {
                 Some(&key) => {
                     if let Some(action) = self.action(v, &format!("defaults.{}", key.key())) {
                         self.defaults.set(key, action);
@@ -317,25 +269,19 @@ impl<'c, 's> PolicyParser<'c, 's> {
         let table = value.get_ref().as_table()?;
         let (name, ctx) = self.rule_name(table, value, "allow", index);
         self.check_keys(table, ALLOW_KEYS, &ctx);
-        let from = self
-            .required(table, value, "from", &ctx)
-            .and_then(|v| self.addr_list(v, &format!("{ctx}.from")));
+        let from = self.required(table, value, "from", &ctx).and_then(|v| self.addr_list(v, &format!("{ctx}.from")));
         let to = field(table, "to").map(|v| self.addr_list(v, &format!("{ctx}.to")));
-        let protocols = self
-            .required(table, value, "protocols", &ctx)
-            .and_then(|v| self.protocols(v, &format!("{ctx}.protocols")));
+        let protocols =
+            self.required(table, value, "protocols", &ctx).and_then(|v| self.protocols(v, &format!("{ctx}.protocols")));
         let ports = field(table, "ports").map(|v| self.ports(v, &format!("{ctx}.ports")));
-        let sni =
-            field(table, "sni").map(|v| self.patterns(v, &format!("{ctx}.sni"), PatternKind::Sni));
+        let sni = field(table, "sni").map(|v| self.patterns(v, &format!("{ctx}.sni"), PatternKind::Sni));
         let helo_value = field(table, "helo");
         let helo = helo_value.map(|v| self.patterns(v, &format!("{ctx}.helo"), PatternKind::Helo));
         if let (Some(v), Some(protocols)) = (helo_value, &protocols) {
             if !protocols.contains(&MailProto::Smtp) {
                 self.diags.error(
                     &v.span(),
-                    format!(
-                        "{ctx}.helo: applies only to smtp, but protocols does not list \"smtp\""
-                    ),
+                    format!("{ctx}.helo: applies only to smtp, but protocols does not list \"smtp\""),
                 );
             }
         }
@@ -377,20 +323,15 @@ impl<'c, 's> PolicyParser<'c, 's> {
         let table = value.get_ref().as_table()?;
         let (name, ctx) = self.rule_name(table, value, "exception", index);
         self.check_keys(table, EXCEPTION_KEYS, &ctx);
-        let from = self
-            .required(table, value, "from", &ctx)
-            .and_then(|v| self.addr_list(v, &format!("{ctx}.from")));
+        let from = self.required(table, value, "from", &ctx).and_then(|v| self.addr_list(v, &format!("{ctx}.from")));
         let to = field(table, "to").map(|v| self.addr_list(v, &format!("{ctx}.to")));
-        let protocols =
-            field(table, "protocols").map(|v| self.protocols(v, &format!("{ctx}.protocols")));
+        let protocols = field(table, "protocols").map(|v| self.protocols(v, &format!("{ctx}.protocols")));
         let ports = field(table, "ports").map(|v| self.ports(v, &format!("{ctx}.ports")));
-        let reason = self
-            .required(table, value, "reason", &ctx)
-            .and_then(|v| self.nonempty_string(v, &format!("{ctx}.reason")));
+        let reason =
+            self.required(table, value, "reason", &ctx).and_then(|v| self.nonempty_string(v, &format!("{ctx}.reason")));
         let owner = field(table, "owner").map(|v| self.nonempty_string(v, &format!("{ctx}.owner")));
-        let expires = self
-            .required(table, value, "expires", &ctx)
-            .and_then(|v| self.date(v, &format!("{ctx}.expires")));
+        let expires =
+            self.required(table, value, "expires", &ctx).and_then(|v| self.date(v, &format!("{ctx}.expires")));
         Some(Exception {
             name: name?,
             from: from?,
@@ -413,10 +354,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     ) -> (Option<String>, String) {
         let fallback = format!("[[{kind}]] #{}", index + 1);
         let Some(v) = field(table, "name") else {
-            self.diags.error(
-                &value.span(),
-                format!("{fallback}: missing required key \"name\""),
-            );
+            self.diags.error(&value.span(), format!("{fallback}: missing required key \"name\""));
             return (None, fallback);
         };
         let Some(name) = self.nonempty_string(v, &format!("{fallback}.name")) else {
@@ -426,7 +364,9 @@ impl<'c, 's> PolicyParser<'c, 's> {
         if name.starts_with("defaults.") || name.starts_with("anomalies.") {
             self.diags.error(
                 &v.span(),
-                format!("{ctx}.name: names starting with \"defaults.\" or \"anomalies.\" are reserved for default actions"),
+                format!(
+                    "{ctx}.name: names starting with \"defaults.\" or \"anomalies.\" are reserved for default actions"
+                ),
             );
             return (None, ctx);
         }
@@ -464,12 +404,10 @@ impl<'c, 's> PolicyParser<'c, 's> {
     fn addr_list(&mut self, value: &Value<'_>, path: &str) -> Option<Vec<AddrRef>> {
         let items = self.array(value, path, "an array of addresses and group names")?;
         if items.is_empty() {
-            self.diags
-                .error(&value.span(), format!("{path}: must not be empty"));
+            self.diags.error(&value.span(), format!("{path}: must not be empty"));
             return None;
         }
-        let parsed: Vec<Option<AddrRef>> =
-            items.iter().map(|item| self.addr_ref(item, path)).collect();
+        let parsed: Vec<Option<AddrRef>> = items.iter().map(|item| self.addr_ref(item, path)).collect();
         parsed.into_iter().collect()
     }
 
@@ -480,19 +418,12 @@ impl<'c, 's> PolicyParser<'c, 's> {
             match text.parse::<Cidr>() {
                 Ok(c) => Some(AddrRef::Cidr(c)),
                 Err(e) => {
-                    self.diags.error(
-                        &value.span(),
-                        format!("{path}: invalid address \"{text}\": {e}"),
-                    );
+                    self.diags.error(&value.span(), format!("{path}: invalid address \"{text}\": {e}"));
                     None
                 }
             }
         } else if is_group_name(text) {
-            self.group_refs.push(GroupRef {
-                name: text.to_owned(),
-                span: value.span(),
-                path: path.to_owned(),
-            });
+            self.group_refs.push(GroupRef { name: text.to_owned(), span: value.span(), path: path.to_owned() });
             Some(AddrRef::Group(text.to_owned()))
         } else {
             self.diags.error(
@@ -506,8 +437,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     fn protocols(&mut self, value: &Value<'_>, path: &str) -> Option<Vec<MailProto>> {
         let items = self.array(value, path, "an array of protocols")?;
         if items.is_empty() {
-            self.diags
-                .error(&value.span(), format!("{path}: must not be empty"));
+            self.diags.error(&value.span(), format!("{path}: must not be empty"));
             return None;
         }
         let mut out: Vec<MailProto> = Vec::with_capacity(items.len());
@@ -544,9 +474,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
         if items.is_empty() {
             self.diags.error(
                 &value.span(),
-                format!(
-                    "{path}: must not be empty (omit the key for the protocol's standard ports)"
-                ),
+                format!("{path}: must not be empty (omit the key for the protocol's standard ports)"),
             );
             return None;
         }
@@ -561,10 +489,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
                 Ok(p) if p != 0 => out.push(p),
                 _ => {
                     ok = false;
-                    self.diags.error(
-                        &item.span(),
-                        format!("{path}: port {n} is out of range, expected 1-65535"),
-                    );
+                    self.diags.error(&item.span(), format!("{path}: port {n} is out of range, expected 1-65535"));
                 }
             }
         }
@@ -573,18 +498,10 @@ impl<'c, 's> PolicyParser<'c, 's> {
         ok.then_some(out)
     }
 
-    fn patterns(
-        &mut self,
-        value: &Value<'_>,
-        path: &str,
-        kind: PatternKind,
-    ) -> Option<Vec<NamePattern>> {
+    fn patterns(&mut self, value: &Value<'_>, path: &str, kind: PatternKind) -> Option<Vec<NamePattern>> {
         let items = self.array(value, path, "an array of host-name patterns")?;
         if items.is_empty() {
-            self.diags.error(
-                &value.span(),
-                format!("{path}: must not be empty (omit the key to allow any name)"),
-            );
+            self.diags.error(&value.span(), format!("{path}: must not be empty (omit the key to allow any name)"));
             return None;
         }
         let parsed: Vec<Option<NamePattern>> = items
@@ -593,10 +510,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
                 let s = self.string(item, path, "a host-name pattern")?;
                 NamePattern::parse(s, kind)
                     .map_err(|e| {
-                        self.diags.error(
-                            &item.span(),
-                            format!("{path}: invalid name pattern \"{s}\": {e}"),
-                        );
+                        self.diags.error(&item.span(), format!("{path}: invalid name pattern \"{s}\": {e}"));
                     })
                     .ok()
             })
@@ -627,8 +541,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     }
 
     fn date(&mut self, value: &Value<'_>, path: &str) -> Option<Date> {
-        let bad =
-            |what: &str| format!("{path}: invalid date {what}, expected a date such as 2027-06-30");
+        let bad = |what: &str| format!("{path}: invalid date {what}, expected a date such as 2027-06-30");
         match value.get_ref() {
             DeValue::Datetime(dt) => {
                 let date = match (dt.date, dt.time, dt.offset) {
@@ -638,16 +551,12 @@ impl<'c, 's> PolicyParser<'c, 's> {
                     _ => None,
                 };
                 if date.is_none() {
-                    self.diags.error(
-                        &value.span(),
-                        bad(&format!("{dt} (a day, without time of day)")),
-                    );
+                    self.diags.error(&value.span(), bad(&format!("{dt} (a day, without time of day)")));
                 }
                 date
             }
             DeValue::String(s) => {
-                let date =
-                    Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok();
+                let date = Date::parse(s, time::macros::format_description!("[year]-[month]-[day]")).ok();
                 if date.is_none() {
                     self.diags.error(&value.span(), bad(&format!("\"{s}\"")));
                 }
@@ -668,12 +577,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
         }
     }
 
-    fn unknown_key(
-        &mut self,
-        key: &Spanned<std::borrow::Cow<'_, str>>,
-        ctx: &str,
-        allowed: &[&str],
-    ) {
+    fn unknown_key(&mut self, key: &Spanned<std::borrow::Cow<'_, str>>, ctx: &str, allowed: &[&str]) {
         let name = key.get_ref().as_ref();
         self.diags.error(
             &key.span(),
@@ -694,10 +598,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     ) -> Option<&'t Value<'i>> {
         let v = field(table, key);
         if v.is_none() {
-            self.diags.error(
-                &value.span(),
-                format!("{ctx}: missing required key \"{key}\""),
-            );
+            self.diags.error(&value.span(), format!("{ctx}: missing required key \"{key}\""));
         }
         v
     }
@@ -710,12 +611,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
         t
     }
 
-    fn array<'v, 'i>(
-        &mut self,
-        value: &'v Value<'i>,
-        path: &str,
-        expected: &str,
-    ) -> Option<&'v [Value<'i>]> {
+    fn array<'v, 'i>(&mut self, value: &'v Value<'i>, path: &str, expected: &str) -> Option<&'v [Value<'i>]> {
         let a = value.get_ref().as_array();
         if a.is_none() {
             self.type_error(value, path, expected);
@@ -734,8 +630,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     fn nonempty_string(&mut self, value: &Value<'_>, path: &str) -> Option<String> {
         let s = self.string(value, path, "a string")?;
         if s.trim().is_empty() {
-            self.diags
-                .error(&value.span(), format!("{path}: must not be empty"));
+            self.diags.error(&value.span(), format!("{path}: must not be empty"));
             return None;
         }
         Some(s.to_owned())
@@ -750,10 +645,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     }
 
     fn integer(&mut self, value: &Value<'_>, path: &str) -> Option<i128> {
-        let n = value
-            .get_ref()
-            .as_integer()
-            .and_then(|i| i128::from_str_radix(i.as_str(), i.radix()).ok());
+        let n = value.get_ref().as_integer().and_then(|i| i128::from_str_radix(i.as_str(), i.radix()).ok());
         if n.is_none() {
             self.type_error(value, path, "an integer");
         }
@@ -761,13 +653,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
     }
 
     fn type_error(&mut self, value: &Value<'_>, path: &str, expected: &str) {
-        self.diags.error(
-            &value.span(),
-            format!(
-                "{path}: expected {expected}, found {}",
-                value.get_ref().type_str()
-            ),
-        );
+        self.diags.error(&value.span(), format!("{path}: expected {expected}, found {}", value.get_ref().type_str()));
     }
 }
 
@@ -795,15 +681,10 @@ fn expanded_entries(
         sizes.insert(name, size);
         total = total.saturating_add(size);
     }
-    let paths = allow
-        .iter()
-        .map(|r| (&r.from, &r.to))
-        .chain(exceptions.iter().map(|e| (&e.from, &e.to)));
+    let paths = allow.iter().map(|r| (&r.from, &r.to)).chain(exceptions.iter().map(|e| (&e.from, &e.to)));
     for (from, to) in paths {
         let to_size = to.as_ref().map_or(2, |to| size_of(&mut to.iter(), &sizes));
-        total = total
-            .saturating_add(size_of(&mut from.iter(), &sizes))
-            .saturating_add(to_size);
+        total = total.saturating_add(size_of(&mut from.iter(), &sizes)).saturating_add(to_size);
     }
     total
 }
@@ -818,16 +699,11 @@ fn optional<T>(parsed: Option<Option<T>>) -> Option<Option<T>> {
 
 /// The value of `key` in `table`.
 fn field<'t, 'i>(table: &'t DeTable<'i>, key: &str) -> Option<&'t Value<'i>> {
-    table
-        .iter()
-        .find(|(k, _)| k.get_ref().as_ref() == key)
-        .map(|(_, v)| v)
+    table.iter().find(|(k, _)| k.get_ref().as_ref() == key).map(|(_, v)| v)
 }
 
 /// The entries of `table` in file order.
-fn sorted<'t, 'i>(
-    table: &'t DeTable<'i>,
-) -> Vec<(&'t Spanned<std::borrow::Cow<'i, str>>, &'t Value<'i>)> {
+fn sorted<'t, 'i>(table: &'t DeTable<'i>) -> Vec<(&'t Spanned<std::borrow::Cow<'i, str>>, &'t Value<'i>)> {
     let mut entries: Vec<_> = table.iter().collect();
     entries.sort_by_key(|(k, _)| k.span().start);
     entries

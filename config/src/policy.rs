@@ -136,9 +136,7 @@ impl Defaults {
 impl Default for Defaults {
     /// Every key at its [`DefaultKey::fallback`].
     fn default() -> Self {
-        Defaults {
-            actions: DefaultKey::ALL.map(DefaultKey::fallback),
-        }
+        Defaults { actions: DefaultKey::ALL.map(DefaultKey::fallback) }
     }
 }
 

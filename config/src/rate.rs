@@ -87,13 +87,7 @@ impl RateLimiter {
         }
         match free {
             Some(index) if limit > 0 => {
-                self.slots[index] = Entry {
-                    window,
-                    src: key,
-                    v6,
-                    rule,
-                    count: 1,
-                };
+                self.slots[index] = Entry { window, src: key, v6, rule, count: 1 };
                 true
             }
             Some(_) => false,
@@ -131,14 +125,8 @@ mod tests {
         assert!((0..3).all(|_| r.admit(0, a, 3, t)));
         assert!(!r.admit(0, a, 3, t + 59));
         assert!(r.admit(1, a, 3, t), "another rule has its own count");
-        assert!(
-            r.admit(0, ip("198.51.100.2"), 3, t),
-            "another source has its own count"
-        );
-        assert!(
-            r.admit(0, ip("::ffff:198.51.100.1"), 3, t),
-            "families are distinct"
-        );
+        assert!(r.admit(0, ip("198.51.100.2"), 3, t), "another source has its own count");
+        assert!(r.admit(0, ip("::ffff:198.51.100.1"), 3, t), "families are distinct");
         assert!(r.admit(0, a, 3, t + 60), "a new minute starts a new count");
         r.clear();
         assert!((0..3).all(|_| r.admit(0, a, 3, t + 60)));
@@ -148,9 +136,7 @@ mod tests {
     fn a_full_table_refuses_and_counts_overflows() {
         let mut r = RateLimiter::new(8);
         assert_eq!(r.capacity(), 8);
-        let admitted = (0..20u8)
-            .filter(|i| r.admit(0, IpAddr::from([10, 0, 0, *i]), 5, 0))
-            .count();
+        let admitted = (0..20u8).filter(|i| r.admit(0, IpAddr::from([10, 0, 0, *i]), 5, 0)).count();
         // With 8 slots every key may probe all of them: exactly 8 pairs fit.
         assert_eq!(admitted, 8);
         assert_eq!(r.overflows(), 12);

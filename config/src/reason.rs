@@ -78,11 +78,9 @@ impl CompiledPolicy {
             },
             ReasonKind::ExceptionApplies => match decision.rule {
                 RuleRef::Exception(i) => match self.exceptions.get(i) {
-                    Some(e) => write!(
-                        out,
-                        "{path} is covered by exception \"{}\" ({}; until {})",
-                        e.name, e.reason, e.expires
-                    ),
+                    Some(e) => {
+                        write!(out, "{path} is covered by exception \"{}\" ({}; until {})", e.name, e.reason, e.expires)
+                    }
                     None => write!(out, "{path} is covered by an exception"),
                 },
                 _ => write!(out, "{path} is covered by an exception"),
@@ -111,11 +109,9 @@ impl CompiledPolicy {
                 quoted(&facts.helo),
                 rule(i)
             ),
-            ReasonKind::TlsRequired { rule: i } => write!(
-                out,
-                "{path}: authentication or MAIL FROM before TLS, but rule \"{}\" requires TLS",
-                rule(i)
-            ),
+            ReasonKind::TlsRequired { rule: i } => {
+                write!(out, "{path}: authentication or MAIL FROM before TLS, but rule \"{}\" requires TLS", rule(i))
+            }
             ReasonKind::RateLimited { rule: i } => write!(
                 out,
                 "{path}: over the limit of {} sessions per minute from {} of rule \"{}\"",
@@ -128,11 +124,7 @@ impl CompiledPolicy {
             ReasonKind::CleartextAuth => write!(out, "{path}: authentication before TLS (credentials in clear)"),
             ReasonKind::TlsWithoutSni => write!(out, "{path}: TLS without SNI"),
             ReasonKind::Ech => write!(out, "{path}: Encrypted Client Hello hides the server name"),
-            ReasonKind::Anomaly(a) => write!(
-                out,
-                "{path}: anomaly {}",
-                a.names().next().unwrap_or("unknown")
-            ),
+            ReasonKind::Anomaly(a) => write!(out, "{path}: anomaly {}", a.names().next().unwrap_or("unknown")),
         };
         out
     }

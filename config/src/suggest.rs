@@ -5,20 +5,12 @@
 /// Comparison ignores ASCII case and counts a swap of two neighbouring
 /// letters as one edit, so `smpt` suggests `smtp` and `Protocol` suggests
 /// `protocols`.
-pub(crate) fn nearest<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub(crate) fn nearest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let word = word.to_ascii_lowercase();
     let limit = (word.chars().count() / 3).max(1);
     candidates
         .into_iter()
-        .map(|c| {
-            (
-                strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()),
-                c,
-            )
-        })
+        .map(|c| (strsim::damerau_levenshtein(&word, &c.to_ascii_lowercase()), c))
         .filter(|(distance, _)| *distance <= limit)
         .min_by_key(|(distance, _)| *distance)
         .map(|(_, c)| c)
@@ -31,11 +23,7 @@ pub(crate) fn hint<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>
 
 /// `"a", "b", "c"` for an "expected one of" list.
 pub(crate) fn quoted_list(items: &[&str]) -> String {
-    items
-        .iter()
-        .map(|i| format!("\"{i}\""))
-        .collect::<Vec<_>>()
-        .join(", ")
+    items.iter().map(|i| format!("\"{i}\"")).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

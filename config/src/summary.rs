@@ -39,10 +39,7 @@ impl CompiledPolicy {
             host_groups: self.stats.host_groups,
             v4_prefixes: self.stats.v4_prefixes,
             v6_prefixes: self.stats.v6_prefixes,
-            expired: self
-                .expired_exceptions(today)
-                .map(|(name, date)| (name.to_owned(), date))
-                .collect(),
+            expired: self.expired_exceptions(today).map(|(name, date)| (name.to_owned(), date)).collect(),
             hash: self.hash.clone(),
         }
     }
@@ -52,24 +49,12 @@ impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "mode: {}", self.mode.as_str())?;
         writeln!(f, "allow rules: {}", self.allow_rules)?;
-        writeln!(
-            f,
-            "exceptions: {} ({} expired)",
-            self.exceptions,
-            self.expired.len()
-        )?;
+        writeln!(f, "exceptions: {} ({} expired)", self.exceptions, self.expired.len())?;
         writeln!(f, "host groups: {}", self.host_groups)?;
-        writeln!(
-            f,
-            "prefixes: {} IPv4, {} IPv6",
-            self.v4_prefixes, self.v6_prefixes
-        )?;
+        writeln!(f, "prefixes: {} IPv4, {} IPv6", self.v4_prefixes, self.v6_prefixes)?;
         write!(f, "hash: {}", self.hash)?;
         for (name, date) in &self.expired {
-            write!(
-                f,
-                "\nwarning: exception \"{name}\" expired on {date} and no longer applies"
-            )?;
+            write!(f, "\nwarning: exception \"{name}\" expired on {date} and no longer applies")?;
         }
         Ok(())
     }

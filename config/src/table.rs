@@ -64,11 +64,7 @@ impl AddrTable {
                 bits.extend_from_slice(&current);
             }
         }
-        AddrTable {
-            starts: starts.into_boxed_slice(),
-            bits: bits.into_boxed_slice(),
-            words,
-        }
+        AddrTable { starts: starts.into_boxed_slice(), bits: bits.into_boxed_slice(), words }
     }
 
     /// The slots whose networks contain `key`.
@@ -102,12 +98,7 @@ impl<'a> Slots<'a> {
             (Some(x), Some(y)) => x & y & (u64::MAX << (from % 64)),
             _ => 0,
         };
-        Slots {
-            a,
-            b,
-            word,
-            current,
-        }
+        Slots { a, b, word, current }
     }
 }
 
@@ -147,11 +138,7 @@ mod tests {
         let t = AddrTable::build(
             v4,
             2,
-            &[
-                (0, 0x0a00_0000, 0x0aff_ffff),
-                (1, 0x0a01_0000, 0x0a01_ffff),
-                (70, 0x0a01_0203, 0x0a01_0203),
-            ],
+            &[(0, 0x0a00_0000, 0x0aff_ffff), (1, 0x0a01_0000, 0x0a01_ffff), (70, 0x0a01_0203, 0x0a01_0203)],
         );
         assert_eq!(slots(&t, 0x0a01_0203), [0, 1, 70]);
         assert_eq!(slots(&t, 0x0a01_0204), [0, 1]);
@@ -174,10 +161,7 @@ mod tests {
     fn slots_start_from_the_requested_slot() {
         let a = [u64::MAX, 0b1011];
         let b = [0b1010, u64::MAX];
-        assert_eq!(
-            Slots::new(&a, &b, 0).collect::<Vec<_>>(),
-            [1, 3, 64, 65, 67]
-        );
+        assert_eq!(Slots::new(&a, &b, 0).collect::<Vec<_>>(), [1, 3, 64, 65, 67]);
         assert_eq!(Slots::new(&a, &b, 2).collect::<Vec<_>>(), [3, 64, 65, 67]);
         assert_eq!(Slots::new(&a, &b, 65).collect::<Vec<_>>(), [65, 67]);
         assert_eq!(Slots::new(&a, &b, 200).count(), 0);

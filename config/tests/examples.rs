@@ -28,9 +28,7 @@ fn the_documented_example_validates_and_summarizes() {
     );
     let later = p.summary(date!(2027 - 07 - 01)).to_string();
     assert!(later.contains("exceptions: 1 (1 expired)"), "{later}");
-    assert!(later.ends_with(
-        "warning: exception \"mfd-scan-to-mail\" expired on 2027-06-30 and no longer applies"
-    ));
+    assert!(later.ends_with("warning: exception \"mfd-scan-to-mail\" expired on 2027-06-30 and no longer applies"));
 }
 
 #[test]
@@ -68,8 +66,7 @@ fn the_documented_example_shows_every_key() {
 
 #[test]
 fn the_embedded_default_is_a_valid_monitor_policy_without_rules() {
-    let doc =
-        Document::parse("default.toml", EMBEDDED_DEFAULT_TOML).unwrap_or_else(|e| panic!("{e}"));
+    let doc = Document::parse("default.toml", EMBEDDED_DEFAULT_TOML).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(doc.policy.mode, Mode::Monitor);
     assert!(doc.policy.allow.is_empty() && doc.policy.exceptions.is_empty());
     assert_eq!(CompiledPolicy::embedded_default().hash(), doc.hash);
@@ -82,8 +79,5 @@ fn the_hash_changes_with_the_text() {
     assert_ne!(a.hash, b.hash);
     assert_eq!(a.policy, b.policy);
     // `printf 'mode = "block"\n' | sha256sum`
-    assert_eq!(
-        a.hash,
-        "cc3520320953975b897ae517870ddfcecce3930414e0073e559eb44ed429ab43"
-    );
+    assert_eq!(a.hash, "cc3520320953975b897ae517870ddfcecce3930414e0073e559eb44ed429ab43");
 }

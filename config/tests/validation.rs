@@ -73,8 +73,7 @@ fn unknown_group_references_suggest_the_nearest_group() {
 
 #[test]
 fn group_cycles_are_reported_with_their_path() {
-    let text =
-        "[hosts]\na = [\"b\"]\nb = [\"c\", \"10.0.0.0/8\"]\nc = [\"a\"]\nself = [\"self\"]\n";
+    let text = "[hosts]\na = [\"b\"]\nb = [\"c\", \"10.0.0.0/8\"]\nc = [\"a\"]\nself = [\"self\"]\n";
     assert_eq!(
         errors(text),
         [
@@ -126,7 +125,9 @@ fn bad_mode_action_and_protocol_strings() {
 fn unknown_anomaly_names_are_checked_against_the_dataplane_list() {
     let e = error("[anomalies]\noverlap_mismatched = \"reset\"\n");
     assert!(
-        e.starts_with("p.toml:2:1: anomalies: unknown anomaly \"overlap_mismatched\", expected one of \"overlap_mismatch\", "),
+        e.starts_with(
+            "p.toml:2:1: anomalies: unknown anomaly \"overlap_mismatched\", expected one of \"overlap_mismatch\", "
+        ),
         "{e}"
     );
     assert!(e.ends_with("; did you mean \"overlap_mismatch\"?"), "{e}");
@@ -226,10 +227,7 @@ fn wrong_types_say_what_was_expected() {
             "p.toml:9:7: defaults.ech: expected an action string, found boolean",
         ]
     );
-    assert_eq!(
-        error("[allow]\nname = \"r\"\n"),
-        "p.toml:1:1: allow: expected [[allow]] tables, found table"
-    );
+    assert_eq!(error("[allow]\nname = \"r\"\n"), "p.toml:1:1: allow: expected [[allow]] tables, found table");
 }
 
 #[test]
@@ -243,10 +241,7 @@ fn reserved_rule_names_are_rejected() {
 #[test]
 fn toml_syntax_errors_are_located() {
     let e = errors("mode = \"block\"\n[defaults\nech = \"alert\"\n");
-    assert!(
-        e.first().is_some_and(|l| l.starts_with("p.toml:2:")),
-        "{e:#?}"
-    );
+    assert!(e.first().is_some_and(|l| l.starts_with("p.toml:2:")), "{e:#?}");
     assert!(e.iter().all(|l| l.contains("invalid TOML: ")), "{e:#?}");
 }
 
@@ -264,11 +259,7 @@ fn every_error_is_returned_in_file_order_with_its_location() {
 fn io_errors_name_the_path() {
     let e = Document::load(std::path::Path::new("/nonexistent/mailgate.toml")).unwrap_err();
     assert!(matches!(e, ConfigError::Io { .. }));
-    assert!(
-        e.to_string()
-            .starts_with("/nonexistent/mailgate.toml: cannot read policy file: "),
-        "{e}"
-    );
+    assert!(e.to_string().starts_with("/nonexistent/mailgate.toml: cannot read policy file: "), "{e}");
     assert!(e.diagnostics().is_empty());
 }
 
@@ -279,12 +270,9 @@ fn sections_owned_by_the_caller_are_skipped_and_suggested() {
         error(text),
         "p.toml:2:2: unknown top-level key \"dataplane\", expected one of mode, defaults, hosts, allow, exception, anomalies"
     );
-    let doc = Document::parse_with_sections("p.toml", text, &["dataplane"])
-        .unwrap_or_else(|e| panic!("{e}"));
+    let doc = Document::parse_with_sections("p.toml", text, &["dataplane"]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(doc.policy.mode, mailgate_config::Mode::Block);
-    let e = Document::parse_with_sections("p.toml", "[dataplan]\n", &["dataplane"])
-        .unwrap_err()
-        .to_string();
+    let e = Document::parse_with_sections("p.toml", "[dataplan]\n", &["dataplane"]).unwrap_err().to_string();
     assert_eq!(
         e,
         "p.toml:1:2: unknown top-level key \"dataplan\", expected one of mode, defaults, hosts, allow, exception, anomalies, dataplane; did you mean \"dataplane\"?"
@@ -295,28 +283,15 @@ fn sections_owned_by_the_caller_are_skipped_and_suggested() {
 fn policies_too_large_to_compile_are_rejected() {
     let mut text = String::new();
     for i in 0..4097 {
-        text.push_str(&format!(
-            "[[allow]]\nname = \"r{i}\"\nfrom = [\"10.0.0.0/8\"]\nprotocols = [\"smtp\"]\n"
-        ));
+        text.push_str(&format!("[[allow]]\nname = \"r{i}\"\nfrom = [\"10.0.0.0/8\"]\nprotocols = [\"smtp\"]\n"));
     }
-    assert_eq!(
-        error(&text),
-        "p.toml:1:1: the policy has 4097 allow rules and exceptions, at most 4096 are supported"
-    );
+    assert_eq!(error(&text), "p.toml:1:1: the policy has 4097 allow rules and exceptions, at most 4096 are supported");
     // Each group includes the next: 1500 groups resolve to about 1.1 million networks.
     let mut text = String::from("[hosts]\n");
     for i in 0..1500 {
-        text.push_str(&format!(
-            "g{i} = [\"g{}\", \"10.{}.{}.0/24\"]\n",
-            i + 1,
-            i / 256,
-            i % 256
-        ));
+        text.push_str(&format!("g{i} = [\"g{}\", \"10.{}.{}.0/24\"]\n", i + 1, i / 256, i % 256));
     }
     text.push_str("g1500 = []\n");
     let e = error(&text);
-    assert!(
-        e.starts_with("p.toml:1:1: the policy expands to 1125750 networks"),
-        "{e}"
-    );
+    assert!(e.starts_with("p.toml:1:1: the policy expands to 1125750 networks"), "{e}");
 }

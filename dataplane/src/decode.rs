@@ -4,8 +4,7 @@
 //! smoltcp does not know, is read here by hand.
 
 use smoltcp::wire::{
-    EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6ExtHeader, Ipv6FragmentHeader,
-    Ipv6Packet, TcpPacket,
+    EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet, TcpPacket,
 };
 use std::net::IpAddr;
 

@@ -8,7 +8,7 @@ use crate::flow::pool::{Pool, NO_SLOT};
 use crate::flow::reassembly::StreamStore;
 use crate::flow::{Endpoint, FlowIdx, FlowKey, FlowTable};
 use crate::rst::RstPair;
-use crate::session::{Dir, Point, Points, SessionFacts, Streams};
+use crate::session::{Dir, Point, Points, SessionFacts};
 use crate::verdict::{FlowVerdict, Verdicts};
 use mailgate_proto::{detect, Anomalies};
 use mailgate_protocol::record::MailProto;
@@ -238,7 +238,13 @@ impl Engine {
         }
     }
 
-    fn process_tcp(&mut self, frame: &[u8], seg: &TcpSegment<'_>, now_ns: u64, sink: &mut impl SessionSink) -> FrameAction {
+    fn process_tcp(
+        &mut self,
+        frame: &[u8],
+        seg: &TcpSegment<'_>,
+        now_ns: u64,
+        sink: &mut impl SessionSink,
+    ) -> FrameAction {
         let src = Endpoint::new(seg.src, seg.src_port);
         let dst = Endpoint::new(seg.dst, seg.dst_port);
         let (key, src_is_lo) = FlowKey::new(src, dst);
@@ -283,7 +289,10 @@ impl Engine {
             *p += 1;
             *b += frame.len() as u64;
         }
-        let seq_end = seg.seq.wrapping_add(seg.payload.len() as u32).wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));
+        let seq_end = seg
+            .seq
+            .wrapping_add(seg.payload.len() as u32)
+            .wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));
         if let Some(n) = flow.next_seq.get_mut(d) {
             if seq_end.wrapping_sub(*n) < 1 << 31 || *n == 0 {
                 *n = seq_end;
@@ -430,9 +439,9 @@ impl Engine {
         let Some(flow) = self.flows.get_mut(idx) else { return FrameAction::Forward };
         let Some(facts) = self.sessions.get_mut(flow.session) else { return FrameAction::Forward };
         let mut points = Points::new();
-        if let Some((dirs, bytes, bits)) = self.streams.get(flow.stream) {
+        if let Some(mut streams) = self.streams.get(flow.stream) {
             let d = dir.idx();
-            if let Some(state) = dirs.get_mut(d) {
+            if let Some(state) = streams.dirs.get_mut(d) {
                 if seg.flags.syn {
                     state.set_base(seg.seq.wrapping_add(1));
                 } else if !seg.payload.is_empty() && !state.has_base() {
@@ -440,8 +449,15 @@ impl Engine {
                 }
             }
             if !seg.payload.is_empty() && facts.inspecting() {
-                let mut streams = Streams { dirs, bytes, bits };
-                facts.on_segment(&mut streams, dir, seg.seq, seg.payload, &mut self.tls_scratch, &mut flow.anomalies, &mut points);
+                facts.on_segment(
+                    &mut streams,
+                    dir,
+                    seg.seq,
+                    seg.payload,
+                    &mut self.tls_scratch,
+                    &mut flow.anomalies,
+                    &mut points,
+                );
             }
         }
         if points.contains(&Point::ClientHello) {

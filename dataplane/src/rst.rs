@@ -49,11 +49,8 @@ impl RstPair {
         let seg_end = seg.seq.wrapping_add(len).wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));
         // Back to the sender, from the receiver: sequence = what the sender
         // acknowledged; for a bare SYN, RST+ACK of the SYN (RFC 793 reset generation).
-        let back = if seg.flags.ack {
-            Rst { seq: seg.ack, ack: Some(seg_end) }
-        } else {
-            Rst { seq: 0, ack: Some(seg_end) }
-        };
+        let back =
+            if seg.flags.ack { Rst { seq: seg.ack, ack: Some(seg_end) } } else { Rst { seq: 0, ack: Some(seg_end) } };
         let to_sender = craft(frame, seg, true, back);
         // On to the receiver: it expects exactly the dropped segment's sequence number.
         let to_receiver = if seg.flags.syn && !seg.flags.ack {
@@ -85,8 +82,11 @@ fn craft(frame: &[u8], seg: &TcpSegment<'_>, reverse: bool, rst: Rst) -> ([u8; M
             out[6..12].copy_from_slice(d);
         }
     }
-    let (src, dst, sport, dport) =
-        if reverse { (seg.dst, seg.src, seg.dst_port, seg.src_port) } else { (seg.src, seg.dst, seg.src_port, seg.dst_port) };
+    let (src, dst, sport, dport) = if reverse {
+        (seg.dst, seg.src, seg.dst_port, seg.src_port)
+    } else {
+        (seg.src, seg.dst, seg.src_port, seg.dst_port)
+    };
     let tcp = TcpRepr {
         src_port: sport,
         dst_port: dport,
@@ -104,7 +104,13 @@ fn craft(frame: &[u8], seg: &TcpSegment<'_>, reverse: bool, rst: Rst) -> ([u8; M
     let caps = ChecksumCapabilities::default();
     let ip_len = match (src, dst) {
         (IpAddr::V4(s), IpAddr::V4(d)) => {
-            let ip = Ipv4Repr { src_addr: s, dst_addr: d, next_header: IpProtocol::Tcp, payload_len: tcp.header_len(), hop_limit: 64 };
+            let ip = Ipv4Repr {
+                src_addr: s,
+                dst_addr: d,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.header_len(),
+                hop_limit: 64,
+            };
             let total = ip.buffer_len() + tcp.header_len();
             let Some(buf) = out.get_mut(l2..l2 + total) else { return (out, 0) };
             let mut pkt = Ipv4Packet::new_unchecked(&mut *buf);
@@ -114,7 +120,13 @@ fn craft(frame: &[u8], seg: &TcpSegment<'_>, reverse: bool, rst: Rst) -> ([u8; M
             total
         }
         (IpAddr::V6(s), IpAddr::V6(d)) => {
-            let ip = Ipv6Repr { src_addr: s, dst_addr: d, next_header: IpProtocol::Tcp, payload_len: tcp.header_len(), hop_limit: 64 };
+            let ip = Ipv6Repr {
+                src_addr: s,
+                dst_addr: d,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.header_len(),
+                hop_limit: 64,
+            };
             let total = ip.buffer_len() + tcp.header_len();
             let Some(buf) = out.get_mut(l2..l2 + total) else { return (out, 0) };
             let mut pkt = Ipv6Packet::new_unchecked(&mut *buf);
@@ -125,7 +137,7 @@ fn craft(frame: &[u8], seg: &TcpSegment<'_>, reverse: bool, rst: Rst) -> ([u8; M
         }
         _ => return (out, 0),
     };
-    let len = (l2 + ip_len).max(MIN_FRAME).min(MAX_RST_FRAME);
+    let len = (l2 + ip_len).clamp(MIN_FRAME, MAX_RST_FRAME);
     (out, len as u8)
 }
 

@@ -3,7 +3,7 @@
 //! after STARTTLS or on implicit TLS. It sees only the in-order bytes that
 //! reassembly produced, and reports the decision points it crossed.
 
-use crate::flow::reassembly::{DirBuf, DirStream};
+use crate::flow::reassembly::{DirBuf, DirStream, Streams};
 use arrayvec::ArrayVec;
 use mailgate_proto::detect::{self, MailProtoKind, Probe};
 use mailgate_proto::imap::ImapSession;
@@ -59,6 +59,9 @@ pub type Points = ArrayVec<Point, 16>;
 
 /// The protocol parser a session runs.
 #[derive(Debug, Clone, Copy, Default)]
+// Facts live in a pre-allocated pool of fixed-size slots, so every variant
+// is inline by design (boxing would allocate per session).
+#[allow(clippy::large_enum_variant)]
 pub enum Parser {
     /// Not known yet, or not mail.
     #[default]
@@ -125,16 +128,6 @@ pub struct SessionFacts {
     tunnel_start: [u32; 2],
 }
 
-/// The two directions' reassembly state and their storage.
-pub struct Streams<'a> {
-    /// Reassembly state per direction.
-    pub dirs: &'a mut [DirStream; 2],
-    /// Stream bytes per direction.
-    pub bytes: [&'a mut [u8]; 2],
-    /// Received-bitmaps per direction.
-    pub bits: [&'a mut [u64]; 2],
-}
-
 impl Default for SessionFacts {
     fn default() -> Self {
         SessionFacts {
@@ -184,7 +177,9 @@ impl SessionFacts {
         let d = dir.idx();
         let budget = streams.bytes.get(d).map_or(0, |b| b.len());
         let inserted = match (streams.dirs.get_mut(d), streams.bytes.get_mut(d), streams.bits.get_mut(d)) {
-            (Some(state), Some(bytes), Some(bits)) => state.insert(&mut DirBuf { bytes, bits }, seq, payload, anomalies),
+            (Some(state), Some(bytes), Some(bits)) => {
+                state.insert(&mut DirBuf { bytes, bits }, seq, payload, anomalies)
+            }
             _ => return,
         };
         let in_order = |i: usize| -> &[u8] {
@@ -216,7 +211,14 @@ impl SessionFacts {
 
     /// Follows a SOCKS handshake; once the proxy granted the tunnel, the
     /// tunnelled streams are inspected from where the handshake ended.
-    fn socks_step(&mut self, client: &[u8], server: &[u8], scratch: &mut [u8], anomalies: &mut Anomalies, points: &mut Points) {
+    fn socks_step(
+        &mut self,
+        client: &[u8],
+        server: &[u8],
+        scratch: &mut [u8],
+        anomalies: &mut Anomalies,
+        points: &mut Points,
+    ) {
         let mut facts = SocksFacts::default();
         match socks::parse(client, server, &mut facts) {
             SocksStatus::NeedMore => {}
@@ -270,21 +272,23 @@ impl SessionFacts {
                     }
                 }
                 Phase::Socks => return,
-                Phase::Detecting if dir == Dir::ToServer && consumed == self.tunnel_start[0] as usize => match tls::probe(rest) {
-                    tls::Probe::Yes => {
-                        self.phase = Phase::Tls { start: consumed as u32 };
-                    }
-                    tls::Probe::Maybe => return,
-                    tls::Probe::No if self.socks.is_none() && socks::probe(rest) => {
-                        self.phase = Phase::Socks;
-                        return;
-                    }
-                    tls::Probe::No => {
-                        if !self.next_line(dir, rest, anomalies, points) {
+                Phase::Detecting if dir == Dir::ToServer && consumed == self.tunnel_start[0] as usize => {
+                    match tls::probe(rest) {
+                        tls::Probe::Yes => {
+                            self.phase = Phase::Tls { start: consumed as u32 };
+                        }
+                        tls::Probe::Maybe => return,
+                        tls::Probe::No if self.socks.is_none() && socks::probe(rest) => {
+                            self.phase = Phase::Socks;
                             return;
                         }
+                        tls::Probe::No => {
+                            if !self.next_line(dir, rest, anomalies, points) {
+                                return;
+                            }
+                        }
                     }
-                },
+                }
                 Phase::Detecting | Phase::Lines => {
                     if !self.next_line(dir, rest, anomalies, points) {
                         return;

@@ -179,7 +179,13 @@ fn date_of(ns: u64) -> time::Date {
 pub fn describe(s: &FinishedSession, policies: &[PolicyHandle]) -> Verdict {
     let v = &s.verdict;
     let Some(policy) = policies.iter().find(|p| policy_id(p) == v.policy_id).or(policies.first()) else {
-        return Verdict { action: Action::Pass, rule: None, reason: "no policy".into(), policy_hash: None, decided_at: None };
+        return Verdict {
+            action: Action::Pass,
+            rule: None,
+            reason: "no policy".into(),
+            policy_hash: None,
+            decided_at: None,
+        };
     };
     let decided_by_this = policy_id(policy) == v.policy_id || v.point.is_none();
     let facts = s.facts.as_ref();

@@ -47,9 +47,12 @@ fn load(name: &str) -> Vec<Captured> {
     }
 }
 
+/// A capture's name, frames, and records as captured.
+type Baseline = (&'static str, Vec<Captured>, Vec<Value>);
+
 /// Each capture's frames and its records as captured, computed once.
-fn baselines() -> &'static [(&'static str, Vec<Captured>, Vec<Value>)] {
-    static BASE: std::sync::OnceLock<Vec<(&'static str, Vec<Captured>, Vec<Value>)>> = std::sync::OnceLock::new();
+fn baselines() -> &'static [Baseline] {
+    static BASE: std::sync::OnceLock<Vec<Baseline>> = std::sync::OnceLock::new();
     BASE.get_or_init(|| {
         CAPTURES
             .iter()
@@ -80,7 +83,8 @@ fn records(frames: &[Captured]) -> Vec<Value> {
     let policy = load_policy(None).unwrap();
     let list = frames.iter().map(|(f, ts)| MemFrame::new(Arc::from(f.as_slice()), Some(*ts))).collect();
     let mut io = MemIo::new(vec![list, Vec::new()], false, false);
-    let mut worker = Worker::new(Engine::new(&EngineConfig::default(), Verdicts::new(policy.clone())), Collect(policy, Vec::new()));
+    let mut worker =
+        Worker::new(Engine::new(&EngineConfig::default(), Verdicts::new(policy.clone())), Collect(policy, Vec::new()));
     while !io.exhausted() {
         worker.poll_once(&mut io, &[PortPair { inside: 0, outside: 1 }], 0);
     }
@@ -143,8 +147,7 @@ fn simple_tcp(frame: &[u8]) -> bool {
         Decoded::Tcp(seg) => {
             !seg.payload.is_empty()
                 && !seg.layout.encapsulated
-                && (frame[seg.layout.ip_offset] >> 4 == 4
-                    || frame[seg.layout.ip_offset + 6] == 6)
+                && (frame[seg.layout.ip_offset] >> 4 == 4 || frame[seg.layout.ip_offset + 6] == 6)
         }
         _ => false,
     }

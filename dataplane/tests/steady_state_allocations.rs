@@ -87,7 +87,8 @@ fn no_heap_allocation_per_packet_after_warm_up() {
     let policy_file = dir.join("block.toml");
     std::fs::write(&policy_file, "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n").unwrap();
     let policy = load_policy(Some(&policy_file)).unwrap();
-    let config = EngineConfig { flow_capacity: 1024, session_capacity: 256, stream_capacity: 64, ..EngineConfig::default() };
+    let config =
+        EngineConfig { flow_capacity: 1024, session_capacity: 256, stream_capacity: 64, ..EngineConfig::default() };
     let mut worker = Worker::new(Engine::new(&config, Verdicts::new(policy)), CountingSink(0));
     let mut io = MemIo::new(vec![frames, Vec::new()], true, false);
     let pairs = [PortPair { inside: 0, outside: 1 }];

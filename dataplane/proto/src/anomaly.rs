@@ -77,10 +77,7 @@ impl Anomalies {
 
     /// The names of the anomalies in this set, as records spell them.
     pub fn names(self) -> impl Iterator<Item = &'static str> {
-        Self::ALL
-            .iter()
-            .filter(move |(a, _)| self.contains(*a))
-            .map(|(_, name)| *name)
+        Self::ALL.iter().filter(move |(a, _)| self.contains(*a)).map(|(_, name)| *name)
     }
 
     /// Looks an anomaly up by its record name (for policy files).

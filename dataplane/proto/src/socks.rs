@@ -191,6 +191,7 @@ fn parse_v4(client: &[u8], server: &[u8], out: &mut SocksFacts) -> Option<SocksS
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
 mod tests {
     use super::*;
 

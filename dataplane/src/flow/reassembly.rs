@@ -118,6 +118,16 @@ impl DirStream {
     }
 }
 
+/// Both directions of one flow's reassembly window: state, bytes, bitmaps.
+pub struct Streams<'a> {
+    /// Reassembly state per direction.
+    pub dirs: &'a mut [DirStream; 2],
+    /// Stream bytes per direction.
+    pub bytes: [&'a mut [u8]; 2],
+    /// Received-bitmaps per direction.
+    pub bits: [&'a mut [u64]; 2],
+}
+
 /// Reassembly windows for the flows under inspection: `slots` pairs of
 /// directions, `budget` bytes each, allocated once.
 pub struct StreamStore {
@@ -169,7 +179,7 @@ impl StreamStore {
     }
 
     /// Both directions of slot `idx`: state, bytes and bitmaps.
-    pub fn get(&mut self, idx: u32) -> Option<(&mut [DirStream; 2], [&mut [u8]; 2], [&mut [u64]; 2])> {
+    pub fn get(&mut self, idx: u32) -> Option<Streams<'_>> {
         let i = idx as usize;
         let words = self.budget.div_ceil(64);
         let bytes = self.bytes.get_mut(i * 2 * self.budget..(i + 1) * 2 * self.budget)?;
@@ -177,7 +187,7 @@ impl StreamStore {
         let dirs = self.dirs.get_mut(i)?;
         let (b0, b1) = bytes.split_at_mut(self.budget);
         let (m0, m1) = bits.split_at_mut(words);
-        Some((dirs, [b0, b1], [m0, m1]))
+        Some(Streams { dirs, bytes: [b0, b1], bits: [m0, m1] })
     }
 }
 

@@ -47,14 +47,7 @@ impl<V: Default, const CLASSES: usize> FlowTable<V, CLASSES> {
         let capacity = capacity.clamp(1, NONE as usize - 1);
         let slots = (capacity * 2).next_power_of_two();
         let entries = (0..capacity)
-            .map(|_| Entry {
-                key: FlowKey::default(),
-                hash: 0,
-                prev: NONE,
-                next: NONE,
-                class: 0,
-                value: V::default(),
-            })
+            .map(|_| Entry { key: FlowKey::default(), hash: 0, prev: NONE, next: NONE, class: 0, value: V::default() })
             .collect();
         FlowTable {
             slots: vec![NONE; slots].into_boxed_slice(),

@@ -9,7 +9,6 @@ pub mod dpdk;
 pub mod mem;
 pub mod pcap;
 
-
 /// Frames moved per RX/TX call (DPDK's customary burst size).
 pub const BURST: usize = 32;
 

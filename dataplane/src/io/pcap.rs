@@ -154,7 +154,8 @@ impl PcapIo {
                             match self.interfaces.get(epb.if_id as usize).copied() {
                                 Some(ifc) => {
                                     let raw = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
-                                    let ns = (u128::from(raw) * 1_000_000_000 / u128::from(ifc.resolution.max(1))) as i128
+                                    let ns = (u128::from(raw) * 1_000_000_000 / u128::from(ifc.resolution.max(1)))
+                                        as i128
                                         + i128::from(ifc.offset_s) * 1_000_000_000;
                                     let ts = u64::try_from(ns).unwrap_or(0);
                                     to_ethernet(ifc.linktype, epb.data, &mut buf).map(|()| Some(ts))

@@ -92,10 +92,7 @@ pub(crate) fn parse<'a>(
     anomalies: &mut Anomalies,
 ) -> Result<ClientHello<'a>, Malformed> {
     let mut r = Reader::new(message.get(HANDSHAKE_HEADER..).ok_or(Malformed)?);
-    let mut hello = ClientHello {
-        legacy_version: r.u16()?,
-        ..ClientHello::default()
-    };
+    let mut hello = ClientHello { legacy_version: r.u16()?, ..ClientHello::default() };
     facts.legacy_version = hello.legacy_version;
     let _random = r.take(32)?;
     if r.vec_u8()?.len() > MAX_SESSION_ID {
@@ -176,9 +173,7 @@ fn parse_extensions<'a>(
                 .filter(|formats| formats.len() + 1 == data.len() && !formats.is_empty())
                 .map(|formats| hello.ec_point_formats = formats)
                 .ok_or(Malformed),
-            EXT_SIGNATURE_ALGORITHMS => {
-                u16_list(data).map(|schemes| hello.signature_algorithms = schemes)
-            }
+            EXT_SIGNATURE_ALGORITHMS => u16_list(data).map(|schemes| hello.signature_algorithms = schemes),
             EXT_PRE_SHARED_KEY => {
                 facts.psk = true;
                 after_psk = true;
@@ -219,11 +214,7 @@ fn u16_list(data: &[u8]) -> Result<&[u8], Malformed> {
 /// `server_name` (RFC 6066 §3): keeps the first host_name; any further one
 /// is [`Anomalies::DUPLICATE_SNI`]. Entries of other name types are skipped
 /// (read as two-byte-length values, as every deployed parser does).
-fn server_name(
-    data: &[u8],
-    sni: &mut Option<BoundedStr<255>>,
-    anomalies: &mut Anomalies,
-) -> Result<(), Malformed> {
+fn server_name(data: &[u8], sni: &mut Option<BoundedStr<255>>, anomalies: &mut Anomalies) -> Result<(), Malformed> {
     let mut r = Reader::new(data);
     let list = r.vec_u16()?;
     if !r.is_empty() || list.is_empty() {
@@ -249,11 +240,7 @@ fn server_name(
 
 /// `application_layer_protocol_negotiation` (RFC 7301 §3.1): the protocol
 /// names in order; the first is kept whole for JA4.
-fn alpn<'a>(
-    data: &'a [u8],
-    hello: &mut ClientHello<'a>,
-    facts: &mut TlsFacts,
-) -> Result<(), Malformed> {
+fn alpn<'a>(data: &'a [u8], hello: &mut ClientHello<'a>, facts: &mut TlsFacts) -> Result<(), Malformed> {
     let mut r = Reader::new(data);
     let list = r.vec_u16()?;
     if !r.is_empty() || list.is_empty() {
@@ -272,11 +259,7 @@ fn alpn<'a>(
 }
 
 /// `supported_versions` in its ClientHello form (RFC 8446 §4.2.1).
-fn supported_versions<'a>(
-    data: &'a [u8],
-    hello: &mut ClientHello<'a>,
-    facts: &mut TlsFacts,
-) -> Result<(), Malformed> {
+fn supported_versions<'a>(data: &'a [u8], hello: &mut ClientHello<'a>, facts: &mut TlsFacts) -> Result<(), Malformed> {
     let mut r = Reader::new(data);
     let list = r.vec_u8()?;
     hello.max_supported_version = u16s(list).filter(|v| !is_grease(*v)).max();
@@ -316,18 +299,12 @@ mod tests {
             .ext(0x0a0a, vec![])
             .ext(EXT_SERVER_NAME, sni_data(&[(0, b"Mail.Example.org")]))
             .ext(EXT_ALPN, alpn_data(&[b"imap", b"smtp"]))
-            .ext(
-                EXT_SUPPORTED_VERSIONS,
-                versions_data(&[0x3a3a, 0x0304, 0x0303]),
-            );
+            .ext(EXT_SUPPORTED_VERSIONS, versions_data(&[0x3a3a, 0x0304, 0x0303]));
         let (result, facts, anomalies) = parse_hello(&hello);
         assert_eq!(result, Ok(()));
         assert!(anomalies.is_empty(), "{anomalies:?}");
         assert_eq!(facts.sni.unwrap().as_bytes(), b"Mail.Example.org");
-        assert_eq!(
-            facts.alpn.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            ["imap", "smtp"]
-        );
+        assert_eq!(facts.alpn.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["imap", "smtp"]);
         assert_eq!(facts.legacy_version, 0x0303);
         assert_eq!(facts.max_supported_version, Some(0x0304));
         assert_eq!(facts.extension_count, 3, "GREASE extension not counted");
@@ -337,10 +314,8 @@ mod tests {
 
     #[test]
     fn a_second_host_name_is_an_anomaly_and_the_first_is_kept() {
-        let two_in_one = Hello::tls12().ext(
-            EXT_SERVER_NAME,
-            sni_data(&[(0, b"first.example"), (0, b"second.example")]),
-        );
+        let two_in_one =
+            Hello::tls12().ext(EXT_SERVER_NAME, sni_data(&[(0, b"first.example"), (0, b"second.example")]));
         let two_extensions = Hello::tls12()
             .ext(EXT_SERVER_NAME, sni_data(&[(0, b"first.example")]))
             .ext(EXT_SERVER_NAME, sni_data(&[(0, b"second.example")]));
@@ -354,10 +329,7 @@ mod tests {
 
     #[test]
     fn other_name_types_are_skipped_not_taken_for_a_host() {
-        let hello = Hello::tls12().ext(
-            EXT_SERVER_NAME,
-            sni_data(&[(7, b"opaque"), (0, b"host.example")]),
-        );
+        let hello = Hello::tls12().ext(EXT_SERVER_NAME, sni_data(&[(7, b"opaque"), (0, b"host.example")]));
         let (result, facts, anomalies) = parse_hello(&hello);
         assert_eq!(result, Ok(()));
         assert!(anomalies.is_empty());
@@ -388,51 +360,36 @@ mod tests {
             (EXT_EC_POINT_FORMATS, vec![2, 0]),
             (EXT_EARLY_DATA, vec![1]),
         ] {
-            let hello = Hello::tls12()
-                .ext(ext_type, data.clone())
-                .ext(0xff01, vec![0]);
+            let hello = Hello::tls12().ext(ext_type, data.clone()).ext(0xff01, vec![0]);
             let (result, facts, anomalies) = parse_hello(&hello);
             assert_eq!(result, Ok(()), "{ext_type:#x} {data:?}");
-            assert!(
-                anomalies.contains(Anomalies::INVALID_TLS),
-                "{ext_type:#x} {data:?}"
-            );
+            assert!(anomalies.contains(Anomalies::INVALID_TLS), "{ext_type:#x} {data:?}");
             assert_eq!(facts.extension_count, 2, "the walk went on");
         }
     }
 
     #[test]
     fn repeated_extensions_and_a_psk_not_last_are_anomalies() {
-        let repeated = Hello::tls12()
-            .ext(EXT_ALPN, alpn_data(&[b"imap"]))
-            .ext(EXT_ALPN, alpn_data(&[b"smtp"]));
+        let repeated = Hello::tls12().ext(EXT_ALPN, alpn_data(&[b"imap"])).ext(EXT_ALPN, alpn_data(&[b"smtp"]));
         let (result, facts, anomalies) = parse_hello(&repeated);
         assert_eq!(result, Ok(()));
         assert!(anomalies.contains(Anomalies::INVALID_TLS));
-        assert_eq!(
-            facts.alpn.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
-            ["imap"]
-        );
+        assert_eq!(facts.alpn.iter().map(|a| a.to_string()).collect::<Vec<_>>(), ["imap"]);
 
-        let psk_last = Hello::tls12()
-            .ext(EXT_EARLY_DATA, vec![])
-            .ext(EXT_PRE_SHARED_KEY, vec![1]);
+        let psk_last = Hello::tls12().ext(EXT_EARLY_DATA, vec![]).ext(EXT_PRE_SHARED_KEY, vec![1]);
         let (result, facts, anomalies) = parse_hello(&psk_last);
         assert_eq!(result, Ok(()));
         assert!(anomalies.is_empty());
         assert!(facts.psk && facts.early_data);
 
-        let psk_first = Hello::tls12()
-            .ext(EXT_PRE_SHARED_KEY, vec![1])
-            .ext(EXT_EARLY_DATA, vec![]);
+        let psk_first = Hello::tls12().ext(EXT_PRE_SHARED_KEY, vec![1]).ext(EXT_EARLY_DATA, vec![]);
         let (_, _, anomalies) = parse_hello(&psk_first);
         assert!(anomalies.contains(Anomalies::INVALID_TLS));
     }
 
     #[test]
     fn ech_is_seen() {
-        let (_, facts, _) =
-            parse_hello(&Hello::tls12().ext(EXT_ENCRYPTED_CLIENT_HELLO, vec![0; 9]));
+        let (_, facts, _) = parse_hello(&Hello::tls12().ext(EXT_ENCRYPTED_CLIENT_HELLO, vec![0; 9]));
         assert!(facts.ech);
     }
 
@@ -475,10 +432,7 @@ mod tests {
         ] {
             let mut facts = TlsFacts::default();
             let mut anomalies = Anomalies::NONE;
-            assert_eq!(
-                parse(&message, &mut facts, &mut anomalies).map(|_| ()),
-                Err(Malformed)
-            );
+            assert_eq!(parse(&message, &mut facts, &mut anomalies).map(|_| ()), Err(Malformed));
         }
         // An extension whose length runs past the block.
         let bad_ext = Hello::tls12().ext(EXT_SERVER_NAME, vec![0; 4]).message();
@@ -487,10 +441,7 @@ mod tests {
         message[n - 5] = 9; // the extension's length (bytes n-6, n-5) now runs past the block
         let mut facts = TlsFacts::default();
         let mut anomalies = Anomalies::NONE;
-        assert_eq!(
-            parse(&message, &mut facts, &mut anomalies).map(|_| ()),
-            Err(Malformed)
-        );
+        assert_eq!(parse(&message, &mut facts, &mut anomalies).map(|_| ()), Err(Malformed));
     }
 
     #[test]

@@ -24,10 +24,7 @@ const JA4_EMPTY_HASH: &[u8; 12] = b"000000000000";
 /// Writes the JA3 string into `text` (truncated there if longer than its
 /// capacity) and returns the MD5 of the whole string.
 pub(crate) fn ja3<const N: usize>(hello: &ClientHello<'_>, text: &mut BoundedStr<N>) -> [u8; 16] {
-    let mut out = Ja3Writer {
-        text,
-        md5: Md5::new(),
-    };
+    let mut out = Ja3Writer { text, md5: Md5::new() };
     out.decimal(hello.legacy_version);
     out.push(b",");
     out.list(u16s(hello.cipher_suites));
@@ -89,8 +86,7 @@ pub(crate) fn ja4(hello: &ClientHello<'_>, out: &mut BoundedStr<40>) {
         return;
     };
     let mut ext_types = [0u16; MAX_JA4_EXTENSIONS];
-    let Some(ext_types) = collect(extensions(hello.extensions).map(|(t, _)| t), &mut ext_types)
-    else {
+    let Some(ext_types) = collect(extensions(hello.extensions).map(|(t, _)| t), &mut ext_types) else {
         return;
     };
     let [v1, v2] = version_code(hello.max_supported_version.unwrap_or(hello.legacy_version));
@@ -103,10 +99,7 @@ pub(crate) fn ja4(hello: &ClientHello<'_>, out: &mut BoundedStr<40>) {
     ciphers.sort_unstable();
     let cipher_hash = hash12(ciphers.iter().copied(), None::<std::iter::Empty<u16>>);
     ext_types.sort_unstable();
-    let listed = ext_types
-        .iter()
-        .copied()
-        .filter(|t| *t != EXT_SERVER_NAME && *t != EXT_ALPN);
+    let listed = ext_types.iter().copied().filter(|t| *t != EXT_SERVER_NAME && *t != EXT_ALPN);
     let signatures = u16s(hello.signature_algorithms).filter(|s| !is_grease(*s));
     let ext_hash = hash12(listed, Some(signatures));
 
@@ -199,12 +192,7 @@ fn hash12(values: impl Iterator<Item = u16>, then: Option<impl Iterator<Item = u
 /// A 16-bit value as 4 lowercase hex digits.
 fn hex4(value: u16) -> [u8; 4] {
     let [a, b] = value.to_be_bytes();
-    [
-        hex_digit(a >> 4),
-        hex_digit(a & 0xf),
-        hex_digit(b >> 4),
-        hex_digit(b & 0xf),
-    ]
+    [hex_digit(a >> 4), hex_digit(a & 0xf), hex_digit(b >> 4), hex_digit(b & 0xf)]
 }
 
 /// The lowercase hex digit of the low nibble of `n`.
@@ -220,9 +208,7 @@ pub(crate) fn hex_digit(n: u8) -> u8 {
 mod tests {
     use super::*;
     use crate::tls::client_hello::parse;
-    use crate::tls::testing::{
-        alpn_data, point_formats_data, sni_data, u16_list_data, versions_data, Hello,
-    };
+    use crate::tls::testing::{alpn_data, point_formats_data, sni_data, u16_list_data, versions_data, Hello};
     use crate::tls::TlsFacts;
     use crate::Anomalies;
 
@@ -245,12 +231,12 @@ mod tests {
     fn spec_example(signatures: &[u16]) -> Hello {
         let mut hello = Hello::tls12();
         hello.ciphers = vec![
-            0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014,
-            0x009c, 0x009d, 0x002f, 0x0035,
+            0x1301, 0x1302, 0x1303, 0xc02b, 0xc02f, 0xc02c, 0xc030, 0xcca9, 0xcca8, 0xc013, 0xc014, 0x009c, 0x009d,
+            0x002f, 0x0035,
         ];
         for ext_type in [
-            0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023, 0x0012,
-            0x002b, 0xff01, 0x000b, 0x000a, 0x0015,
+            0x001b, 0x0000, 0x0033, 0x0010, 0x4469, 0x0017, 0x002d, 0x000d, 0x0005, 0x0023, 0x0012, 0x002b, 0xff01,
+            0x000b, 0x000a, 0x0015,
         ] {
             let data = match ext_type {
                 0x0000 => sni_data(&[(0, b"example.com")]),
@@ -266,9 +252,7 @@ mod tests {
 
     #[test]
     fn ja4_of_the_spec_example() {
-        let signatures = [
-            0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
-        ];
+        let signatures = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
         let (_, ja4, _) = fingerprints(&spec_example(&signatures));
         assert_eq!(ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
         // "If there are no signature algorithms in the hello packet, then the
@@ -281,21 +265,15 @@ mod tests {
 
     #[test]
     fn ja4_ignores_grease_everywhere() {
-        let signatures = [
-            0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
-        ];
+        let signatures = [0x0403, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601];
         let mut hello = spec_example(&signatures);
         hello.ciphers.insert(0, 0x2a2a);
-        let hello = hello
-            .ext(0xdada, vec![0])
-            .ext(0x000d, u16_list_data(&[0x7a7a]));
+        let hello = hello.ext(0xdada, vec![0]).ext(0x000d, u16_list_data(&[0x7a7a]));
         // The repeated 0x000d is counted (it is a 17th extension) but its
         // content is ignored, so only the count changes.
         let (_, ja4, _) = fingerprints(&hello);
         assert_eq!(&ja4[..10], "t13d1517h2");
-        let mut hello = spec_example(&[
-            0x0403, 0x1a1a, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601,
-        ]);
+        let mut hello = spec_example(&[0x0403, 0x1a1a, 0x0804, 0x0401, 0x0503, 0x0805, 0x0501, 0x0806, 0x0601]);
         hello.ciphers.push(0xfafa);
         let (_, ja4, _) = fingerprints(&hello);
         assert_eq!(ja4, "t13d1516h2_8daaf6152771_e5627efa2ab1");
@@ -322,11 +300,7 @@ mod tests {
         hello.version = 0x0300;
         assert_eq!(&fingerprints(&hello).1[..3], "ts3");
         let hello = Hello::tls12().ext(0x002b, versions_data(&[0x7f1c, 0x0304]));
-        assert_eq!(
-            &fingerprints(&hello).1[..3],
-            "t00",
-            "highest value, known or not"
-        );
+        assert_eq!(&fingerprints(&hello).1[..3], "t00", "highest value, known or not");
     }
 
     #[test]
@@ -397,10 +371,7 @@ mod tests {
         assert_eq!(two_digits(7), *b"07");
         assert_eq!(two_digits(1000), *b"99");
         let mut text = BoundedStr::<16>::new();
-        let mut w = Ja3Writer {
-            text: &mut text,
-            md5: Md5::new(),
-        };
+        let mut w = Ja3Writer { text: &mut text, md5: Md5::new() };
         for v in [0, 9, 10, 65535] {
             w.decimal(v);
             w.push(b" ");

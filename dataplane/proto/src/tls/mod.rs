@@ -134,18 +134,12 @@ pub fn parse_client_hello(
         Joined::NeedMore => return TlsStatus::NeedMore,
         Joined::Invalid => {
             anomalies.insert(Anomalies::INVALID_TLS);
-            *out = TlsFacts {
-                implicit: out.implicit,
-                ..TlsFacts::default()
-            };
+            *out = TlsFacts { implicit: out.implicit, ..TlsFacts::default() };
             return TlsStatus::Invalid;
         }
         Joined::Message { message, consumed } => (message, consumed),
     };
-    let mut facts = TlsFacts {
-        implicit: out.implicit,
-        ..TlsFacts::default()
-    };
+    let mut facts = TlsFacts { implicit: out.implicit, ..TlsFacts::default() };
     let status = match client_hello::parse(message, &mut facts, anomalies) {
         Ok(hello) => {
             facts.ja3_md5 = fingerprint::ja3(&hello, &mut facts.ja3);
@@ -189,40 +183,22 @@ mod tests {
     fn facts_of_a_whole_hello() {
         let stream = mail_hello().records(1 << 14);
         let (status, facts, anomalies) = parse_all(&stream);
-        assert_eq!(
-            status,
-            TlsStatus::Done {
-                consumed: stream.len()
-            }
-        );
+        assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
         assert!(anomalies.is_empty());
         assert_eq!(facts.sni.unwrap().to_string(), "imap.example.org");
         assert_eq!(facts.version_name(), Some("TLSv1.3"));
         assert_eq!(facts.ja3.to_string(), "771,49195-49199,0-16-43,,");
-        assert_eq!(
-            facts.ja3_hash_hex().to_string(),
-            format!("{:x}", md5::Md5::digest(facts.ja3.as_bytes()))
-        );
+        assert_eq!(facts.ja3_hash_hex().to_string(), format!("{:x}", md5::Md5::digest(facts.ja3.as_bytes())));
         assert_eq!(&facts.ja4.to_string()[..10], "t13d0203ip");
     }
 
     #[test]
     fn version_name_falls_back_to_legacy_version() {
-        let facts = TlsFacts {
-            legacy_version: 0x0301,
-            ..TlsFacts::default()
-        };
+        let facts = TlsFacts { legacy_version: 0x0301, ..TlsFacts::default() };
         assert_eq!(facts.version_name(), Some("TLSv1.0"));
-        let facts = TlsFacts {
-            legacy_version: 0x0300,
-            ..TlsFacts::default()
-        };
+        let facts = TlsFacts { legacy_version: 0x0300, ..TlsFacts::default() };
         assert_eq!(facts.version_name(), Some("SSLv3"));
-        let facts = TlsFacts {
-            legacy_version: 0x0303,
-            max_supported_version: Some(0x7f1c),
-            ..TlsFacts::default()
-        };
+        let facts = TlsFacts { legacy_version: 0x0303, max_supported_version: Some(0x7f1c), ..TlsFacts::default() };
         assert_eq!(facts.version_name(), None);
     }
 
@@ -239,28 +215,13 @@ mod tests {
     #[test]
     fn the_engines_implicit_flag_survives_and_need_more_leaves_out_alone() {
         let stream = mail_hello().records(1 << 14);
-        let mut facts = TlsFacts {
-            implicit: true,
-            cipher_count: 77,
-            ..TlsFacts::default()
-        };
+        let mut facts = TlsFacts { implicit: true, cipher_count: 77, ..TlsFacts::default() };
         let mut scratch = [0u8; 16];
-        let status = parse_client_hello(
-            &stream[..20],
-            &mut scratch,
-            &mut facts,
-            &mut Anomalies::default(),
-        );
+        let status = parse_client_hello(&stream[..20], &mut scratch, &mut facts, &mut Anomalies::default());
         assert_eq!(status, TlsStatus::NeedMore);
         assert_eq!(facts.cipher_count, 77);
-        let status =
-            parse_client_hello(&stream, &mut scratch, &mut facts, &mut Anomalies::default());
-        assert_eq!(
-            status,
-            TlsStatus::Done {
-                consumed: stream.len()
-            }
-        );
+        let status = parse_client_hello(&stream, &mut scratch, &mut facts, &mut Anomalies::default());
+        assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
         assert!(facts.implicit);
         assert_eq!(facts.cipher_count, 2);
     }
@@ -275,12 +236,7 @@ mod tests {
         let stream = hello.records(1 << 14);
         let mut facts = TlsFacts::default();
         let status = parse_client_hello(&stream, &mut [], &mut facts, &mut Anomalies::default());
-        assert_eq!(
-            status,
-            TlsStatus::Done {
-                consumed: stream.len()
-            }
-        );
+        assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
         assert_eq!(facts.sni.unwrap().to_string(), "imap.example.org");
     }
 
@@ -288,30 +244,15 @@ mod tests {
     /// the facts of a one-shot parse; bytes after the hello change nothing.
     pub(crate) fn assert_every_prefix(stream: &[u8]) -> TlsFacts {
         let (status, facts, _) = parse_all(stream);
-        assert_eq!(
-            status,
-            TlsStatus::Done {
-                consumed: stream.len()
-            }
-        );
+        assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
         for cut in 0..stream.len() {
             let (status, _, _) = parse_all(&stream[..cut]);
-            assert_eq!(
-                status,
-                TlsStatus::NeedMore,
-                "prefix of {cut} of {}",
-                stream.len()
-            );
+            assert_eq!(status, TlsStatus::NeedMore, "prefix of {cut} of {}", stream.len());
         }
         let mut longer = stream.to_vec();
         longer.extend_from_slice(&[20, 3, 3, 0, 1, 1, 23, 3, 3, 0, 5, 1, 2, 3, 4, 5]);
         let (status, again, _) = parse_all(&longer);
-        assert_eq!(
-            status,
-            TlsStatus::Done {
-                consumed: stream.len()
-            }
-        );
+        assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
         assert_eq!(again, facts);
         facts
     }
@@ -321,20 +262,13 @@ mod tests {
         let hello = mail_hello();
         let one = assert_every_prefix(&hello.records(1 << 14));
         for size in [1, 3, 4, 5, 40, 60] {
-            assert_eq!(
-                assert_every_prefix(&hello.records(size)),
-                one,
-                "records of {size}"
-            );
+            assert_eq!(assert_every_prefix(&hello.records(size)), one, "records of {size}");
         }
     }
 
     /// A real-looking hello to mutate: the mail hello with GREASE and padding.
     fn seed() -> Vec<u8> {
-        mail_hello()
-            .ext(0x0a0a, vec![])
-            .ext(0x0015, vec![0; 40])
-            .records(1 << 14)
+        mail_hello().ext(0x0a0a, vec![]).ext(0x0015, vec![0; 40]).records(1 << 14)
     }
 
     proptest! {

@@ -44,8 +44,7 @@ impl<'a> Reader<'a> {
 
     /// Reads a big-endian 24-bit number.
     pub(crate) fn u24(&mut self) -> Result<u32, Short> {
-        self.array()
-            .map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
+        self.array().map(|[a, b, c]| u32::from_be_bytes([0, a, b, c]))
     }
 
     /// Reads a vector with a one-byte length prefix (TLS `opaque x<0..2^8-1>`).
@@ -74,10 +73,7 @@ impl<'a> Reader<'a> {
 /// The big-endian 16-bit values of a TLS `uint16 list<..>`; a trailing odd
 /// byte is ignored (callers check the length where it matters).
 pub(crate) fn u16s(bytes: &[u8]) -> impl Iterator<Item = u16> + '_ {
-    bytes
-        .chunks_exact(2)
-        .filter_map(|pair| <[u8; 2]>::try_from(pair).ok())
-        .map(u16::from_be_bytes)
+    bytes.chunks_exact(2).filter_map(|pair| <[u8; 2]>::try_from(pair).ok()).map(u16::from_be_bytes)
 }
 
 #[cfg(test)]
@@ -108,9 +104,6 @@ mod tests {
 
     #[test]
     fn u16_lists_are_big_endian() {
-        assert_eq!(
-            u16s(&[0x13, 0x01, 0xc0, 0x2b, 0xff]).collect::<Vec<_>>(),
-            [0x1301, 0xc02b]
-        );
+        assert_eq!(u16s(&[0x13, 0x01, 0xc0, 0x2b, 0xff]).collect::<Vec<_>>(), [0x1301, 0xc02b]);
     }
 }

@@ -90,10 +90,7 @@ pub(crate) fn join_handshake_message<'a>(stream: &'a [u8], scratch: &'a mut [u8]
     // Fast path: the first record holds the whole message.
     if let Some(len) = message_len(first) {
         if let Some(message) = first.get(..len) {
-            return Joined::Message {
-                message,
-                consumed: records.consumed(),
-            };
+            return Joined::Message { message, consumed: records.consumed() };
         }
         if len > scratch.len() {
             return Joined::Invalid;
@@ -143,10 +140,7 @@ fn join_into<'a>(stream: &'a [u8], scratch: &'a mut [u8]) -> Joined<'a> {
             }
             if needed == Some(filled) {
                 return match scratch.get(..filled) {
-                    Some(message) => Joined::Message {
-                        message,
-                        consumed: records.consumed(),
-                    },
+                    Some(message) => Joined::Message { message, consumed: records.consumed() },
                     None => Joined::Invalid,
                 };
             }
@@ -174,11 +168,7 @@ struct Records<'a> {
 
 impl<'a> Records<'a> {
     fn new(stream: &'a [u8]) -> Self {
-        Records {
-            reader: Reader::new(stream),
-            total: stream.len(),
-            partial: false,
-        }
+        Records { reader: Reader::new(stream), total: stream.len(), partial: false }
     }
 
     /// Stream bytes taken by the records walked so far.
@@ -238,9 +228,7 @@ mod tests {
         body.chunks(size)
             .flat_map(|c| {
                 let len = u16::try_from(c.len()).unwrap_or(u16::MAX).to_be_bytes();
-                [22, 3, 1, len[0], len[1]]
-                    .into_iter()
-                    .chain(c.iter().copied())
+                [22, 3, 1, len[0], len[1]].into_iter().chain(c.iter().copied())
             })
             .collect()
     }
@@ -269,11 +257,7 @@ mod tests {
         assert_eq!(probe(&[22, 3, 1, 0x40, 1]), Probe::No, "record over 2^14");
         assert_eq!(probe(&[22, 3, 3, 0, 50, 2]), Probe::No, "ServerHello");
         assert_eq!(probe(&[23, 3, 3, 0, 50]), Probe::No, "application data");
-        assert_eq!(
-            probe(&[22, 3, 1, 0, 50, 1, 0, 0, 46, 2, 0]),
-            Probe::No,
-            "SSL 2 client version"
-        );
+        assert_eq!(probe(&[22, 3, 1, 0, 50, 1, 0, 0, 46, 2, 0]), Probe::No, "SSL 2 client version");
     }
 
     #[test]
@@ -295,13 +279,7 @@ mod tests {
         let len = stream.len();
         stream.extend_from_slice(&[23, 3, 3, 0, 1, 0]);
         let mut scratch = [0u8; 0];
-        assert_eq!(
-            join_handshake_message(&stream, &mut scratch),
-            Joined::Message {
-                message: &msg[..],
-                consumed: len
-            }
-        );
+        assert_eq!(join_handshake_message(&stream, &mut scratch), Joined::Message { message: &msg[..], consumed: len });
     }
 
     #[test]
@@ -312,10 +290,7 @@ mod tests {
             let mut scratch = [0u8; 1024];
             assert_eq!(
                 join_handshake_message(&stream, &mut scratch),
-                Joined::Message {
-                    message: &msg[..],
-                    consumed: stream.len()
-                },
+                Joined::Message { message: &msg[..], consumed: stream.len() },
                 "records of {size}"
             );
             for cut in 0..stream.len() {
@@ -332,15 +307,9 @@ mod tests {
     fn a_message_larger_than_scratch_is_invalid_at_once() {
         let stream = records(&message(700), 100);
         let mut scratch = [0u8; 600];
-        assert_eq!(
-            join_handshake_message(&stream[..105], &mut scratch),
-            Joined::Invalid
-        );
+        assert_eq!(join_handshake_message(&stream[..105], &mut scratch), Joined::Invalid);
         let stream = records(&message(700), 1);
-        assert_eq!(
-            join_handshake_message(&stream[..30], &mut scratch),
-            Joined::Invalid
-        );
+        assert_eq!(join_handshake_message(&stream[..30], &mut scratch), Joined::Invalid);
     }
 
     #[test]
@@ -348,15 +317,9 @@ mod tests {
         let mut stream = records(&message(300), 100);
         stream[105] = 21; // the second record becomes an alert
         let mut scratch = [0u8; 1024];
-        assert_eq!(
-            join_handshake_message(&stream, &mut scratch),
-            Joined::Invalid
-        );
+        assert_eq!(join_handshake_message(&stream, &mut scratch), Joined::Invalid);
         let mut stream = records(&message(300), 100);
         stream[108..110].copy_from_slice(&[0, 0]); // an empty second record
-        assert_eq!(
-            join_handshake_message(&stream, &mut scratch),
-            Joined::Invalid
-        );
+        assert_eq!(join_handshake_message(&stream, &mut scratch), Joined::Invalid);
     }
 }

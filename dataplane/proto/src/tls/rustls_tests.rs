@@ -3,12 +3,7 @@
 //! and without SNI, with the post-quantum X25519MLKEM768 key share (1216
 //! bytes of key share: the hello is larger than one Ethernet TCP segment)
 //! and without.
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::indexing_slicing,
-    clippy::panic
-)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
 
@@ -26,10 +21,7 @@ use crate::BoundedStr;
 fn provider(post_quantum: bool) -> CryptoProvider {
     let mut provider = aws_lc_rs::default_provider();
     if post_quantum {
-        assert_eq!(
-            provider.kx_groups[0].name(),
-            aws_lc_rs::kx_group::X25519MLKEM768.name()
-        );
+        assert_eq!(provider.kx_groups[0].name(), aws_lc_rs::kx_group::X25519MLKEM768.name());
     } else {
         provider.kx_groups = vec![aws_lc_rs::kx_group::X25519];
     }
@@ -37,12 +29,7 @@ fn provider(post_quantum: bool) -> CryptoProvider {
 }
 
 /// The first flight of a rustls client connecting to `server`.
-fn client_hello(
-    post_quantum: bool,
-    alpn: &[u8],
-    server: &str,
-    max_fragment: Option<usize>,
-) -> Vec<u8> {
+fn client_hello(post_quantum: bool, alpn: &[u8], server: &str, max_fragment: Option<usize>) -> Vec<u8> {
     let mut config = ClientConfig::builder_with_provider(Arc::new(provider(post_quantum)))
         .with_safe_default_protocol_versions()
         .unwrap()
@@ -69,35 +56,17 @@ fn rustls_hellos_give_their_sni_alpn_and_version() {
                 let facts = assert_every_prefix(&stream);
                 assert_agrees_with_tls_parser(&stream, &facts);
                 let by_name = server.starts_with("mail");
-                assert_eq!(
-                    facts.sni.map(|s| s.to_string()),
-                    by_name.then(|| server.to_string()),
-                    "{what}"
-                );
-                assert_eq!(
-                    facts
-                        .alpn
-                        .iter()
-                        .map(|a| a.as_bytes().to_vec())
-                        .collect::<Vec<_>>(),
-                    [alpn.to_vec()]
-                );
+                assert_eq!(facts.sni.map(|s| s.to_string()), by_name.then(|| server.to_string()), "{what}");
+                assert_eq!(facts.alpn.iter().map(|a| a.as_bytes().to_vec()).collect::<Vec<_>>(), [alpn.to_vec()]);
                 assert_eq!(facts.version_name(), Some("TLSv1.3"), "{what}");
                 assert_eq!(facts.legacy_version, 0x0303);
                 let prefix = format!("t13{}", if by_name { 'd' } else { 'i' });
                 let ja4 = facts.ja4.to_string();
-                assert!(
-                    ja4.starts_with(&prefix) && ja4[8..10] == *code,
-                    "{what}: {ja4}"
-                );
+                assert!(ja4.starts_with(&prefix) && ja4[8..10] == *code, "{what}: {ja4}");
                 assert!(!facts.ech && !facts.psk && !facts.early_data);
                 // supported_groups lists X25519MLKEM768 (4588) first when preferred.
                 let groups = facts.ja3.to_string().split(',').nth(3).unwrap().to_string();
-                assert_eq!(
-                    groups.starts_with("4588-"),
-                    post_quantum,
-                    "{what}: {groups}"
-                );
+                assert_eq!(groups.starts_with("4588-"), post_quantum, "{what}: {groups}");
             }
         }
     }
@@ -111,12 +80,7 @@ fn the_post_quantum_hello_spans_two_segments() {
     // As two TCP segments of an Ethernet MSS: the first alone is not enough.
     assert_eq!(parse_all(&stream[..1460]).0, TlsStatus::NeedMore);
     let (status, facts, anomalies) = parse_all(&stream);
-    assert_eq!(
-        status,
-        TlsStatus::Done {
-            consumed: stream.len()
-        }
-    );
+    assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
     assert!(anomalies.is_empty());
     assert_eq!(facts.sni.unwrap().to_string(), "imap.example.org");
 }
@@ -126,28 +90,14 @@ fn a_rustls_hello_fragmented_into_records_gives_the_same_facts() {
     let whole = client_hello(true, b"smtp", "smtp.example.org", None);
     let fragmented = client_hello(true, b"smtp", "smtp.example.org", Some(300));
     // The same hello in at least five records (five bytes of header each).
-    assert!(
-        fragmented.len() >= whole.len() + 5 * 4,
-        "{} vs {}",
-        fragmented.len(),
-        whole.len()
-    );
+    assert!(fragmented.len() >= whole.len() + 5 * 4, "{} vs {}", fragmented.len(), whole.len());
     let (status, facts, _) = parse_all(&fragmented);
-    assert_eq!(
-        status,
-        TlsStatus::Done {
-            consumed: fragmented.len()
-        }
-    );
+    assert_eq!(status, TlsStatus::Done { consumed: fragmented.len() });
     let (_, one_record, _) = parse_all(&whole);
     // rustls shuffles its extension order per connection, so the JA3 string
     // differs; JA4 sorts the extensions and the other facts do not depend on
     // the order.
-    let unordered = |f: &TlsFacts| TlsFacts {
-        ja3: BoundedStr::new(),
-        ja3_md5: [0; 16],
-        ..*f
-    };
+    let unordered = |f: &TlsFacts| TlsFacts { ja3: BoundedStr::new(), ja3_md5: [0; 16], ..*f };
     assert_eq!(unordered(&facts), unordered(&one_record));
     assert!(!facts.ja4.is_empty());
     assert_every_prefix(&fragmented);

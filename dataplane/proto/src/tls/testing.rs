@@ -29,9 +29,7 @@ impl Hello {
 
     /// Appends an extension.
     pub(crate) fn ext(mut self, ext_type: u16, data: Vec<u8>) -> Self {
-        self.extensions
-            .get_or_insert_with(Vec::new)
-            .push((ext_type, data));
+        self.extensions.get_or_insert_with(Vec::new).push((ext_type, data));
         self
     }
 
@@ -124,26 +122,14 @@ pub(crate) fn alpn_data(names: &[&[u8]]) -> Vec<u8> {
 /// A two-byte-length list of 16-bit values (supported_groups, signature_algorithms).
 pub(crate) fn u16_list_data(values: &[u16]) -> Vec<u8> {
     let mut data = Vec::new();
-    push_vec_u16(
-        &mut data,
-        &values
-            .iter()
-            .flat_map(|v| v.to_be_bytes())
-            .collect::<Vec<_>>(),
-    );
+    push_vec_u16(&mut data, &values.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<_>>());
     data
 }
 
 /// supported_versions extension data (one-byte-length list of versions).
 pub(crate) fn versions_data(versions: &[u16]) -> Vec<u8> {
     let mut data = Vec::new();
-    push_vec_u8(
-        &mut data,
-        &versions
-            .iter()
-            .flat_map(|v| v.to_be_bytes())
-            .collect::<Vec<_>>(),
-    );
+    push_vec_u8(&mut data, &versions.iter().flat_map(|v| v.to_be_bytes()).collect::<Vec<_>>());
     data
 }
 

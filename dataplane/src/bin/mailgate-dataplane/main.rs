@@ -14,7 +14,11 @@ use std::path::Path;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "mailgate-dataplane", version, about = "Inline gate for command-and-control and exfiltration over mail protocols")]
+#[command(
+    name = "mailgate-dataplane",
+    version,
+    about = "Inline gate for command-and-control and exfiltration over mail protocols"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
