@@ -252,7 +252,7 @@ fn smtp_helo_without_name_and_paths_without_brackets() {
     let (f, r) = smtp("arkime-smtp-nospaces.txt");
     assert_eq!(r.steps, [Step::Helo, Step::MailFrom, Step::Done]);
     assert_eq!(s(&f.helo_verb).as_deref(), Some("HELO"));
-    assert_eq!(f.helo, None);
+    assert_eq!(s(&f.helo).as_deref(), Some(""), "a bare HELO records an empty name (tshark agrees)");
     assert_eq!(s(&f.mail_from).as_deref(), Some("random@example.com"));
     assert_eq!(list(&f.rcpt_to), ["reciever@example.com"]);
 }
@@ -295,7 +295,7 @@ fn smtp_pipelined_rset_and_starttls_with_bare_codes() {
     // suricata-verify-smtp-rset-starttls.pcap: replies are bare "250" / "220".
     let (f, r) = smtp("suricata-verify-smtp-rset-starttls.txt");
     assert_eq!(r.steps, [Step::Helo, Step::TlsUpgrade]);
-    assert_eq!(f.helo, None);
+    assert_eq!(s(&f.helo).as_deref(), Some(""));
     assert!(f.starttls);
     // suricata-verify-protocol-change-failed-event.pcap: EHLO answered by a 220.
     let (f, r) = smtp("suricata-verify-protocol-change-failed-event.txt");
