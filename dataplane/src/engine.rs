@@ -13,8 +13,10 @@ use crate::verdict::{FlowVerdict, Verdicts};
 use mailgate_proto::{detect, Anomalies};
 use mailgate_protocol::record::MailProto;
 
-/// Start-up sizes and timeouts of one worker's engine.
-#[derive(Debug, Clone)]
+/// Start-up sizes and timeouts of one worker's engine (`[dataplane.engine]`
+/// in the config file; every key optional).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
     /// Flows tracked at once (fixed; the table never grows).
     pub flow_capacity: usize,
@@ -218,6 +220,11 @@ impl Engine {
     /// The verdict engine (to swap the policy between bursts).
     pub fn verdicts_mut(&mut self) -> &mut Verdicts {
         &mut self.verdicts
+    }
+
+    /// Takes up a newer policy or mode, if one was published (on the tick).
+    pub fn refresh_policy(&mut self) {
+        self.verdicts.refresh();
     }
 
     /// Counters.

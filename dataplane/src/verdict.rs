@@ -25,10 +25,23 @@ const RATE_LIMIT_SLOTS: usize = 65_536;
 /// Loads and compiles a policy file, or the embedded default (monitor mode,
 /// alert on all unapproved mail) when `path` is `None`.
 pub fn load_policy(path: Option<&Path>) -> Result<PolicyHandle, ConfigError> {
-    Ok(Arc::new(match path {
-        Some(p) => CompiledPolicy::new(&Document::load(p)?),
-        None => CompiledPolicy::embedded_default(),
-    }))
+    match path {
+        Some(p) => load_policy_file(p),
+        None => Ok(Arc::new(CompiledPolicy::embedded_default())),
+    }
+}
+
+/// Sections of the config file that belong to the dataplane's runtime, not
+/// to the policy (validated by `runtime::config`).
+pub const RUNTIME_SECTIONS: &[&str] = &["dataplane"];
+
+/// Loads and compiles the policy of a config file (its `[dataplane]`
+/// runtime section is skipped here and validated by the runtime).
+pub fn load_policy_file(path: &Path) -> Result<PolicyHandle, ConfigError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Io { path: path.display().to_string(), source })?;
+    let doc = Document::parse_with_sections(&path.display().to_string(), &text, RUNTIME_SECTIONS)?;
+    Ok(Arc::new(CompiledPolicy::new(&doc)))
 }
 
 /// The verdict state of one flow (fixed size, kept in the flow table).
@@ -39,12 +52,23 @@ pub struct FlowVerdict {
     point: Option<DecisionPoint>,
     /// Which policy decided (first 8 bytes of its hash), to name rules correctly after a reload.
     policy_id: u64,
+    /// Whether blocks were enforced when it was decided (block mode), or only reported.
+    block: bool,
 }
 
 impl Default for FlowVerdict {
     fn default() -> Self {
-        FlowVerdict { decision: Decision::UNDECIDED, point: None, policy_id: 0 }
+        FlowVerdict { decision: Decision::UNDECIDED, point: None, policy_id: 0, block: false }
     }
+}
+
+/// Where a worker's verdict engine finds a newer policy, polled on the
+/// worker's tick (never per packet): the control plane's pushes and SIGHUP
+/// reloads arrive this way.
+pub trait PolicySource: Send {
+    /// A new policy and whether to enforce it (`true`) or only monitor,
+    /// when either changed since the last poll.
+    fn poll(&mut self) -> Option<(PolicyHandle, bool)>;
 }
 
 impl FlowVerdict {
@@ -61,12 +85,12 @@ fn policy_id(policy: &CompiledPolicy) -> u64 {
 }
 
 /// Per-worker verdict engine: the policy in force and the rate limiter.
-#[derive(Clone)]
 pub struct Verdicts {
     policy: PolicyHandle,
     policy_id: u64,
     block: bool,
     limiter: RateLimiter,
+    source: Option<Box<dyn PolicySource>>,
 }
 
 impl Verdicts {
@@ -77,6 +101,25 @@ impl Verdicts {
             block: policy.mode() == Mode::Block,
             policy,
             limiter: RateLimiter::new(RATE_LIMIT_SLOTS),
+            source: None,
+        }
+    }
+
+    /// This engine, taking newer policies from `source` on every tick.
+    pub fn with_source(mut self, source: impl PolicySource + 'static) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    /// Picks up a newer policy or mode from the source, if any (on the tick).
+    pub fn refresh(&mut self) {
+        if let Some((policy, block)) = self.source.as_mut().and_then(|s| s.poll()) {
+            if !Arc::ptr_eq(&policy, &self.policy) {
+                self.set_policy(policy);
+                // Counts for the old policy's rules mean nothing under the new one.
+                self.limiter.clear();
+            }
+            self.block = block;
         }
     }
 
@@ -97,7 +140,7 @@ impl Verdicts {
     /// True when the flow's packets are to be discarded (block mode, drop or reset).
     #[inline]
     pub fn enforced(&self, v: &FlowVerdict) -> bool {
-        self.block && matches!(v.decision.action, Action::Drop | Action::Reset)
+        v.block && matches!(v.decision.action, Action::Drop | Action::Reset)
     }
 
     /// True when a blocked flow is to be reset rather than silently dropped.
@@ -163,6 +206,7 @@ impl Verdicts {
             v.decision = combined;
             v.point = Some(view.point);
             v.policy_id = self.policy_id;
+            v.block = self.block;
         }
         !was_enforced && self.enforced(v)
     }
@@ -207,8 +251,9 @@ pub fn describe(s: &FinishedSession, policies: &[PolicyHandle]) -> Verdict {
     } else {
         (None, "decided by a policy no longer loaded".to_string())
     };
+    let mode = if v.block { Mode::Block } else { Mode::Monitor };
     Verdict {
-        action: v.decision.effective_action(policy.mode()),
+        action: v.decision.effective_action(mode),
         rule,
         reason,
         policy_hash: Some(policy.hash().to_string()),

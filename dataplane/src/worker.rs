@@ -74,9 +74,10 @@ impl<S: SessionSink> Worker<S> {
         received
     }
 
-    /// Expires idle flows (emitting their records) and refreshes the
-    /// occupancy counter; call every few milliseconds, not per packet.
+    /// Takes up a newly published policy, expires idle flows (emitting their
+    /// records) and refreshes the occupancy counter; call every few milliseconds, not per packet.
     pub fn tick(&mut self, now_ns: u64) {
+        self.engine.refresh_policy();
         self.engine.expire_idle(now_ns, &mut self.sink);
         self.counters.flows_active.store(self.engine.flows_active() as u64, Ordering::Relaxed);
     }

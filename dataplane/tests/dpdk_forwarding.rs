@@ -118,7 +118,7 @@ fn sigint_stops_cleanly_with_a_summary() {
     let out = wait_with_limit(child, Duration::from_secs(30));
     let err = stderr(&out);
     assert!(out.status.success(), "exit {:?}\n{err}", out.status);
-    assert!(err.contains("SIGHUP: re-read"), "{err}");
+    assert!(err.contains("SIGHUP: policy") && err.contains("in force"), "{err}");
     assert!(err.contains("worker lcore 1 q0"), "no stats block\n{err}");
     let s = summary(&summary_path);
     assert_eq!(s["stop_reason"], "signal");

@@ -135,6 +135,12 @@ impl MailboxReader {
     }
 }
 
+impl crate::verdict::PolicySource for MailboxReader {
+    fn poll(&mut self) -> Option<(PolicyHandle, bool)> {
+        MailboxReader::poll(self).map(|(policy, mode)| (policy, mode == Mode::Block))
+    }
+}
+
 /// The reporter's [`DataplaneControl`] over a mailbox: validates and
 /// compiles pushed policies with `mailgate-config` and publishes them; the
 /// dataplane's own counters come from `counters`.

@@ -3,6 +3,8 @@
 //! default that works on the virtual devices; unknown keys are errors.
 
 use crate::worker::PortPair;
+use crate::engine::EngineConfig;
+use crate::report::ReporterConfig;
 use serde::Deserialize;
 use std::path::Path;
 
@@ -30,6 +32,14 @@ pub struct RuntimeConfig {
     pub stats_interval_s: u64,
     /// Milliseconds between worker ticks (idle expiry, counters).
     pub tick_ms: u64,
+    /// Sessions each worker's ring to the reporter holds; a full ring counts
+    /// what it cannot take instead of waiting.
+    pub ring_capacity: usize,
+    /// Flow table, pools and timeouts of each worker's engine (`[dataplane.engine]`).
+    pub engine: EngineConfig,
+    /// Where to report sessions (`[dataplane.report]`); without it sessions
+    /// are only counted.
+    pub report: Option<ReporterConfig>,
 }
 
 /// One inline pair in the config file: `{ inside = 0, outside = 1 }`.
@@ -62,6 +72,9 @@ impl Default for RuntimeConfig {
             burst: 32,
             stats_interval_s: 5,
             tick_ms: 1,
+            ring_capacity: 4096,
+            engine: EngineConfig::default(),
+            report: None,
         }
     }
 }
@@ -155,6 +168,15 @@ impl RuntimeConfig {
         }
         if self.tick_ms == 0 {
             return Err("tick_ms must be at least 1".into());
+        }
+        if self.ring_capacity == 0 {
+            return Err("ring_capacity must be at least 1".into());
+        }
+        if self.engine.flow_capacity == 0 || self.engine.reassembly_bytes < 64 {
+            return Err("engine: flow_capacity must be at least 1 and reassembly_bytes at least 64".into());
+        }
+        if let Some(report) = &self.report {
+            report.validate()?;
         }
         Ok(())
     }

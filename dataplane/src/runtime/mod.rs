@@ -20,6 +20,7 @@ pub use config::{LoadedConfig, RuntimeConfig};
 pub use error::RunError;
 pub use stats::Summary;
 
+use crate::report::PolicyMailbox;
 use crate::engine::{Engine, SessionSink};
 use crate::io::dpdk::{self, DpdkIo, Eal, Mempool, Port, PortInfo, PortSetup, TscClock};
 use crate::io::BURST;
@@ -34,7 +35,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// What `run` is asked to do.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// Runtime settings (from `[dataplane]`, or defaults).
     pub config: RuntimeConfig,
@@ -44,6 +45,8 @@ pub struct RunOptions {
     pub eal_args: Vec<String>,
     /// Stop after this long (otherwise at SIGINT/SIGTERM).
     pub duration: Option<Duration>,
+    /// Where SIGHUP publishes the re-read policy for the workers.
+    pub mailbox: Option<Arc<PolicyMailbox>>,
 }
 
 /// How often the main lcore looks at signals and the clock.
@@ -54,12 +57,15 @@ const TX_DRAIN: Duration = Duration::from_millis(50);
 
 /// Runs the appliance until `opts.duration` passes or SIGINT/SIGTERM, and
 /// returns the summary. `make_engine(i)` and `make_sink(i)` build worker
-/// `i`'s engine and session sink (the reporter's ring).
-pub fn run<S, E, K>(opts: &RunOptions, mut make_engine: E, mut make_sink: K) -> Result<Summary, RunError>
+/// `i`'s engine and session sink (the reporter's ring); `ready` runs once
+/// every worker's sink exists and before any worker starts (the reporter
+/// is started there, over the rings).
+pub fn run<S, E, K, R>(opts: &RunOptions, mut make_engine: E, mut make_sink: K, ready: R) -> Result<Summary, RunError>
 where
     S: SessionSink + Send,
     E: FnMut(usize) -> Engine,
     K: FnMut(usize) -> S,
+    R: FnOnce() -> Result<(), RunError>,
 {
     let cfg = &opts.config;
     cfg.validate()
@@ -171,6 +177,7 @@ where
         jobs.push((wp.lcore, wp.pairs.clone(), worker, io, flows_at_stop));
     }
 
+    ready()?;
     let signals = Signals::install().map_err(|e| RunError::Failed(format!("cannot install signal handlers: {e}")))?;
     let clock = eal.clock();
     let tick_ns = cfg.tick_ms.saturating_mul(1_000_000);
@@ -264,7 +271,7 @@ impl Monitor<'_> {
                 return "duration";
             }
             if self.signals.take_reload() {
-                reload::on_sighup(self.opts.config_path.as_deref());
+                reload::on_sighup(self.opts.config_path.as_deref(), self.opts.mailbox.as_deref());
             }
             if !interval.is_zero() && last_stats.elapsed() >= interval {
                 let secs = last_stats.elapsed().as_secs_f64();

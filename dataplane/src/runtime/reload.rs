@@ -1,25 +1,31 @@
-//! SIGHUP: re-read the config file while running.
+//! SIGHUP: re-read the policy from the config file while running.
 //!
-//! HOOK for the policy swap: compile `loaded.document` with
-//! `mailgate-config` and publish it to the workers' policy mailboxes here;
-//! on any error keep the running policy. Runtime settings (`[dataplane]`)
-//! take effect only at the next start.
+//! The policy is compiled here, on the main lcore, and published to the
+//! workers' mailbox; each worker takes it up on its next tick. A file that
+//! does not validate is refused with its errors and the running policy
+//! stays in force. `[dataplane]` settings take effect only at the next start.
 
-use super::config::RuntimeConfig;
+use crate::report::PolicyMailbox;
+use crate::verdict::load_policy_file;
 use std::path::Path;
 
-/// Handles one SIGHUP: re-reads `path` and logs the outcome on stderr.
-pub fn on_sighup(path: Option<&Path>) {
+/// Handles one SIGHUP: re-reads `path`, publishes its policy to `mailbox`,
+/// and says what happened on stderr.
+pub fn on_sighup(path: Option<&Path>, mailbox: Option<&PolicyMailbox>) {
     let Some(path) = path else {
-        eprintln!("SIGHUP: no --config file was given, nothing to reload");
+        eprintln!("mailgate: SIGHUP: no --config file was given, nothing to reload");
         return;
     };
-    match RuntimeConfig::load(path) {
-        Ok(loaded) => eprintln!(
-            "SIGHUP: re-read {} ({} top-level table(s)); policy swap not wired yet, the running policy stays; [dataplane] changes apply at the next start",
-            path.display(),
-            loaded.document.len()
-        ),
-        Err(e) => eprintln!("SIGHUP: cannot reload, keeping the running policy: {e}"),
+    let Some(mailbox) = mailbox else {
+        eprintln!("mailgate: SIGHUP: no policy mailbox, nothing to reload");
+        return;
+    };
+    match load_policy_file(path) {
+        Ok(policy) => {
+            let hash = policy.hash().to_string();
+            mailbox.publish(policy);
+            eprintln!("mailgate: SIGHUP: policy {} from {} in force", hash.get(..16).unwrap_or(&hash), path.display());
+        }
+        Err(e) => eprintln!("mailgate: SIGHUP: {} refused, the running policy stays in force:\n{e}", path.display()),
     }
 }

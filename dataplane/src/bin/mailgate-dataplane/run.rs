@@ -1,18 +1,28 @@
-//! `mailgate-dataplane run`: the live appliance on DPDK ports.
+//! `mailgate-dataplane run`: the live appliance on DPDK ports, reporting to
+//! the control plane when `[dataplane.report]` says where.
 
 use clap::Args;
-use mailgate_config::{CompiledPolicy, Document};
-use mailgate_dataplane::engine::{Engine, EngineConfig};
-use mailgate_dataplane::runtime::{self, sink::Discard, RunOptions, RuntimeConfig};
-use mailgate_dataplane::verdict::{PolicyHandle, Verdicts};
-use std::path::{Path, PathBuf};
+use mailgate_config::CompiledPolicy;
+use mailgate_dataplane::engine::{Engine, FinishedSession, SessionSink};
+use mailgate_dataplane::record::to_record;
+use mailgate_dataplane::report::{
+    load_saved_policy, session_ring, MailboxControl, PolicyMailbox, Reporter, ReporterConfig, RingSink, RingSource,
+};
+use mailgate_dataplane::runtime::{self, RunError, RunOptions, RuntimeConfig};
+use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long the reporter may take at exit to deliver what is still queued.
+const REPORT_GRACE: Duration = Duration::from_secs(3);
 
 /// Arguments of `run`; EAL arguments follow `--`.
 #[derive(Args)]
 pub struct RunArgs {
-    /// Config file: `[dataplane]` runtime settings and the policy.
+    /// Config file: the policy, plus `[dataplane]` runtime settings.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     /// Stop after this many seconds (default: run until SIGINT/SIGTERM).
@@ -26,18 +36,33 @@ pub struct RunArgs {
     eal_args: Vec<String>,
 }
 
+/// A worker's session sink: the reporter's ring, or nothing (counted only).
+enum RunSink {
+    Ring(RingSink<FinishedSession>),
+    Discard,
+}
+
+impl SessionSink for RunSink {
+    fn emit(&mut self, session: &FinishedSession) {
+        if let RunSink::Ring(ring) = self {
+            // A full ring counts the record as dropped; the worker never waits.
+            ring.push(session);
+        }
+    }
+}
+
 /// Runs the appliance; exit status 0 after a clean stop, 2 when it cannot
 /// start, 1 when it fails later.
 pub fn run(args: RunArgs) -> u8 {
-    let loaded = match &args.config {
+    let runtime_config = match &args.config {
         Some(path) => match RuntimeConfig::load(path) {
-            Ok(l) => Some(l),
+            Ok(l) => l.runtime,
             Err(e) => {
                 eprintln!("mailgate: {e}");
                 return 2;
             }
         },
-        None => None,
+        None => RuntimeConfig::default(),
     };
     let duration = match args.duration.map(Duration::try_from_secs_f64).transpose() {
         Ok(d) => d,
@@ -46,24 +71,50 @@ pub fn run(args: RunArgs) -> u8 {
             return 2;
         }
     };
-    let policy = match load_policy(args.config.as_deref()) {
+    let configured = match load_policy(args.config.as_deref()) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("mailgate: {e}");
             return 2;
         }
     };
+    let report = runtime_config.report.clone();
+    let mailbox = PolicyMailbox::new(initial_policy(configured, report.as_ref()));
     let opts = RunOptions {
-        config: loaded.map(|l| l.runtime).unwrap_or_default(),
+        config: runtime_config,
         config_path: args.config.clone(),
         eal_args: args.eal_args,
         duration,
+        mailbox: Some(Arc::clone(&mailbox)),
     };
-    let engine_config = EngineConfig::default();
-    // Sessions are counted per worker and dropped until the reporter's rings
-    // are attached here (one `make_sink(i)` per worker).
-    let make_engine = |_| Engine::new(&engine_config, Verdicts::new(Arc::clone(&policy)));
-    let result = runtime::run(&opts, make_engine, |_| Discard);
+    let sources: RefCell<Vec<RingSource<FinishedSession>>> = RefCell::new(Vec::new());
+    let reporter: RefCell<Option<Reporter>> = RefCell::new(None);
+    let engine_config = opts.config.engine.clone();
+    let ring_capacity = opts.config.ring_capacity;
+    let make_engine =
+        |_| Engine::new(&engine_config, Verdicts::new(mailbox.current()).with_source(mailbox.reader()));
+    let make_sink = |_| match &report {
+        Some(_) => {
+            let (sink, source) = session_ring(ring_capacity);
+            sources.borrow_mut().push(source);
+            RunSink::Ring(sink)
+        }
+        None => RunSink::Discard,
+    };
+    let ready = || -> Result<(), RunError> {
+        let Some(config) = report.clone() else { return Ok(()) };
+        let names = Arc::clone(&mailbox);
+        let convert = move |s: &FinishedSession| to_record(s, &names.policies());
+        let control = MailboxControl::new(Arc::clone(&mailbox), BTreeMap::new);
+        let started = Reporter::spawn(config, sources.take(), convert, control)
+            .map_err(|e| RunError::Failed(format!("cannot start the reporter: {e}")))?;
+        *reporter.borrow_mut() = Some(started);
+        Ok(())
+    };
+    let result = runtime::run(&opts, make_engine, make_sink, ready);
+    if let Some(r) = reporter.take() {
+        r.shutdown(REPORT_GRACE);
+    }
     match result {
         Ok(summary) => {
             let json = match serde_json::to_string_pretty(&summary) {
@@ -101,15 +152,25 @@ pub fn run(args: RunArgs) -> u8 {
     }
 }
 
-/// The policy in the config file (its `[dataplane]` table skipped), or the
-/// embedded default without a file. HOOK: SIGHUP's reload
-/// (`runtime::reload`) compiles the same way and swaps it into the workers.
-fn load_policy(path: Option<&Path>) -> Result<PolicyHandle, String> {
-    let Some(path) = path else {
-        return Ok(Arc::new(CompiledPolicy::embedded_default()));
-    };
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let doc =
-        Document::parse_with_sections(&path.display().to_string(), &text, &["dataplane"]).map_err(|e| e.to_string())?;
-    Ok(Arc::new(CompiledPolicy::new(&doc)))
+/// The policy to start with: the one the control plane pushed last and the
+/// reporter saved, when it still validates; else the config file's.
+fn initial_policy(configured: PolicyHandle, report: Option<&ReporterConfig>) -> PolicyHandle {
+    let Some(path) = report.and_then(|r| r.policy_path.as_deref()) else { return configured };
+    match load_saved_policy(path) {
+        Ok(Some(toml)) => match CompiledPolicy::from_toml(&path.display().to_string(), &toml) {
+            Ok(saved) => {
+                eprintln!("mailgate: starting from the policy saved at {} ({})", path.display(), saved.hash());
+                Arc::new(saved)
+            }
+            Err(e) => {
+                eprintln!("mailgate: the saved policy {} is not valid, using the config file's:\n{e}", path.display());
+                configured
+            }
+        },
+        Ok(None) => configured,
+        Err(e) => {
+            eprintln!("mailgate: cannot read the saved policy {}: {e}; using the config file's", path.display());
+            configured
+        }
+    }
 }
