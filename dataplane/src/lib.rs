@@ -18,5 +18,6 @@ pub mod rst;
 #[cfg(feature = "dpdk")]
 pub mod runtime;
 pub mod session;
+pub mod settings;
 pub mod verdict;
 pub mod worker;

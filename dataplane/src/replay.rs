@@ -42,9 +42,10 @@ impl ReplaySummary {
     }
 }
 
-/// Writes finished sessions as JSON lines.
+/// Writes finished sessions as JSON lines (and hands them to `also`).
 struct JsonLines<'w> {
     out: &'w mut dyn Write,
+    also: Option<&'w mut dyn SessionSink>,
     policy: PolicyHandle,
     all_flows: bool,
     written: u64,
@@ -55,6 +56,9 @@ impl SessionSink for JsonLines<'_> {
     fn emit(&mut self, session: &FinishedSession) {
         if self.error.is_some() || !(self.all_flows || session.is_reportable()) {
             return;
+        }
+        if let Some(also) = self.also.as_mut() {
+            also.emit(session);
         }
         let record = to_record(session, std::slice::from_ref(&self.policy));
         let result = serde_json::to_writer(&mut *self.out, &record)
@@ -78,9 +82,22 @@ pub fn replay(
     all_flows: bool,
     out: &mut dyn Write,
 ) -> Result<ReplaySummary, ReplayError> {
+    replay_into(capture, policy, config, all_flows, out, None)
+}
+
+/// [`replay`], also handing every written session to `also` (the
+/// reporter's ring, to import a capture into the control plane).
+pub fn replay_into<'w>(
+    capture: &Path,
+    policy: PolicyHandle,
+    config: &EngineConfig,
+    all_flows: bool,
+    out: &'w mut dyn Write,
+    also: Option<&'w mut dyn SessionSink>,
+) -> Result<ReplaySummary, ReplayError> {
     let mut io = PcapIo::open(capture)?;
     let engine = Engine::new(config, Verdicts::new(policy.clone()));
-    let sink = JsonLines { out, policy, all_flows, written: 0, error: None };
+    let sink = JsonLines { out, also, policy, all_flows, written: 0, error: None };
     let mut worker = Worker::new(engine, sink);
     let pairs = [PortPair { inside: 0, outside: 1 }];
     let started = Instant::now();

@@ -32,7 +32,7 @@ pub fn load_policy(path: Option<&Path>) -> Result<PolicyHandle, ConfigError> {
 }
 
 /// Sections of the config file that belong to the dataplane's runtime, not
-/// to the policy (validated by `runtime::config`).
+/// to the policy (validated by `settings`).
 pub const RUNTIME_SECTIONS: &[&str] = &["dataplane"];
 
 /// Loads and compiles the policy of a config file (its `[dataplane]`

@@ -33,6 +33,17 @@ impl<T: Clone> RingSink<T> {
         }
         pushed
     }
+
+    /// Like [`RingSink::push`], but waits up to `patience` for room first.
+    /// For offline producers only (`inspect` importing a capture), never a
+    /// worker: a worker must not wait.
+    pub fn push_or_wait(&mut self, item: &T, patience: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + patience;
+        while self.producer.is_full() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.push(item)
+    }
 }
 
 impl SessionSink for RingSink<FinishedSession> {

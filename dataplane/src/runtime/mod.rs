@@ -8,7 +8,7 @@
 //! lifetimes of [`crate::io::dpdk`]: workers stop and finish their flows,
 //! ports stop (drivers flush their output), pools go, EAL is cleaned up.
 
-pub mod config;
+
 mod error;
 pub mod plan;
 pub mod reload;
@@ -16,7 +16,7 @@ mod signals;
 pub mod sink;
 pub mod stats;
 
-pub use config::{LoadedConfig, RuntimeConfig};
+pub use crate::settings::{LoadedConfig, RuntimeConfig};
 pub use error::RunError;
 pub use stats::Summary;
 
