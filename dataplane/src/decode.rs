@@ -76,13 +76,34 @@ pub struct TcpSegment<'a> {
     pub layout: Layout,
 }
 
+/// One IP fragment of a datagram, for reassembly before inspection.
+#[derive(Debug, Clone, Copy)]
+pub struct Fragment<'a> {
+    /// Source address.
+    pub src: IpAddr,
+    /// Destination address.
+    pub dst: IpAddr,
+    /// The datagram's identification (IPv4: 16 bits; IPv6: 32).
+    pub id: u32,
+    /// Where this fragment's data goes in the datagram's payload, in bytes.
+    pub offset: usize,
+    /// More fragments follow.
+    pub more: bool,
+    /// The protocol of the reassembled payload.
+    pub protocol: u8,
+    /// This fragment's share of the payload.
+    pub data: &'a [u8],
+    /// Frame bytes before the IP header (Ethernet and VLAN tags).
+    pub l2: &'a [u8],
+}
+
 /// What a frame is, as far as the engine cares.
 #[derive(Debug, Clone, Copy)]
 pub enum Decoded<'a> {
     /// A TCP segment the engine tracks.
     Tcp(TcpSegment<'a>),
-    /// An IP fragment (not the whole datagram): forwarded without inspection.
-    Fragment,
+    /// An IP fragment (not the whole datagram): reassembled before inspection, forwarded as it is.
+    Fragment(Fragment<'a>),
     /// Anything else (ARP, LLDP, ND, UDP, non-IP, malformed): forwarded untouched.
     Other,
 }
@@ -123,31 +144,44 @@ pub fn decode_ethernet(frame: &[u8]) -> Decoded<'_> {
         return Decoded::Other;
     };
     let layout = Layout { ip_offset: offset, encapsulated };
+    let l2 = frame.get(..offset).unwrap_or(&[]);
     match EthernetProtocol::from(ethertype) {
-        EthernetProtocol::Ipv4 => decode_ipv4(ip, layout),
-        EthernetProtocol::Ipv6 => decode_ipv6(ip, layout),
+        EthernetProtocol::Ipv4 => decode_ipv4(ip, layout, l2),
+        EthernetProtocol::Ipv6 => decode_ipv6(ip, layout, l2),
         _ => Decoded::Other,
     }
 }
 
-fn decode_ipv4(buf: &[u8], layout: Layout) -> Decoded<'_> {
+fn decode_ipv4<'a>(buf: &'a [u8], layout: Layout, l2: &'a [u8]) -> Decoded<'a> {
     let Ok(ip) = Ipv4Packet::new_checked(buf) else {
         return Decoded::Other;
     };
     if ip.more_frags() || ip.frag_offset() != 0 {
-        return Decoded::Fragment;
+        if layout.encapsulated {
+            return Decoded::Other;
+        }
+        return Decoded::Fragment(Fragment {
+            src: IpAddr::V4(ip.src_addr()),
+            dst: IpAddr::V4(ip.dst_addr()),
+            id: u32::from(ip.ident()),
+            offset: usize::from(ip.frag_offset()),
+            more: ip.more_frags(),
+            protocol: u8::from(ip.next_header()),
+            data: ip.payload(),
+            l2,
+        });
     }
     match ip.next_header() {
         IpProtocol::Tcp => decode_tcp(IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()), ip.payload(), layout),
         // 6in4 (RFC 4213): the session is the inner IPv6 packet's.
         IpProtocol::Unknown(IPPROTO_IPV6) if !layout.encapsulated => {
-            decode_ipv6(ip.payload(), Layout { encapsulated: true, ..layout })
+            decode_ipv6(ip.payload(), Layout { encapsulated: true, ..layout }, l2)
         }
         _ => Decoded::Other,
     }
 }
 
-fn decode_ipv6(buf: &[u8], layout: Layout) -> Decoded<'_> {
+fn decode_ipv6<'a>(buf: &'a [u8], layout: Layout, l2: &'a [u8]) -> Decoded<'a> {
     let Ok(ip) = Ipv6Packet::new_checked(buf) else {
         return Decoded::Other;
     };
@@ -165,8 +199,17 @@ fn decode_ipv6(buf: &[u8], layout: Layout) -> Decoded<'_> {
                     let Ok(frag) = Ipv6FragmentHeader::new_checked(ext.payload()) else {
                         return Decoded::Other;
                     };
-                    if frag.more_frags() || frag.frag_offset() != 0 {
-                        return Decoded::Fragment;
+                    if (frag.more_frags() || frag.frag_offset() != 0) && !layout.encapsulated {
+                        return Decoded::Fragment(Fragment {
+                            src,
+                            dst,
+                            id: frag.ident(),
+                            offset: usize::from(frag.frag_offset()) * 8,
+                            more: frag.more_frags(),
+                            protocol: u8::from(ext.next_header()),
+                            data: rest.get(8..).unwrap_or(&[]),
+                            l2,
+                        });
                     }
                 }
                 next = ext.next_header();
@@ -243,6 +286,7 @@ mod tests {
     fn ipv4_fragments_are_reported() {
         let mut f = frame_v4(&[], b"x");
         f[14 + 6] = 0x20; // more fragments
-        assert!(matches!(decode_ethernet(&f), Decoded::Fragment));
+        let Decoded::Fragment(frag) = decode_ethernet(&f) else { panic!("not a fragment") };
+        assert!(frag.more && frag.offset == 0 && frag.protocol == 6 && frag.data.len() == 21);
     }
 }

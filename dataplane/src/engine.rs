@@ -3,7 +3,8 @@
 //! sees only byte slices and a timestamp, so `inspect`, tests and the live
 //! DPDK workers drive exactly the same code.
 
-use crate::decode::{decode_ethernet, Decoded, TcpSegment};
+use crate::decode::{decode_ethernet, Decoded, Fragment, TcpSegment};
+use crate::flow::fragments::{FragmentTable, Reassembly};
 use crate::flow::pool::{Pool, NO_SLOT};
 use crate::flow::reassembly::StreamStore;
 use crate::flow::{Endpoint, FlowIdx, FlowKey, FlowTable};
@@ -32,6 +33,12 @@ pub struct EngineConfig {
     pub established_timeout_ms: u64,
     /// How long a closed (FIN/RST) flow lingers for stray packets.
     pub closed_timeout_ms: u64,
+    /// IP datagrams reassembled at once (fragmented handshakes).
+    pub fragment_slots: usize,
+    /// Largest fragmented datagram reassembled, in payload bytes.
+    pub fragment_bytes: usize,
+    /// How long an incomplete fragmented datagram is kept.
+    pub fragment_timeout_ms: u64,
     /// Keep inspecting a flow after its verdict blocked it. Live workers
     /// never see those packets again, but a replayed capture still holds
     /// them (`inspect`), and its records are more useful with them.
@@ -48,6 +55,9 @@ impl Default for EngineConfig {
             new_timeout_ms: 30_000,
             established_timeout_ms: 600_000,
             closed_timeout_ms: 10_000,
+            fragment_slots: 256,
+            fragment_bytes: 16_384,
+            fragment_timeout_ms: 5_000,
             inspect_blocked: false,
         }
     }
@@ -172,6 +182,10 @@ pub struct EngineStats {
     pub sessions_not_inspected: u64,
     /// Mail sessions finished.
     pub mail_sessions: u64,
+    /// Fragmented datagrams reassembled and inspected.
+    pub fragments_reassembled: u64,
+    /// Fragmented datagrams not reassembled (too large, or no free slot).
+    pub fragments_untracked: u64,
     /// Sessions finished.
     pub sessions_finished: u64,
 }
@@ -182,6 +196,9 @@ pub struct Engine {
     flows: FlowTable<Flow, { class::COUNT }>,
     sessions: Pool<SessionFacts>,
     streams: StreamStore,
+    fragments: FragmentTable,
+    /// The last reassembled datagram, as a frame (capacity fixed at start-up).
+    reassembled: Vec<u8>,
     tls_scratch: Vec<u8>,
     verdicts: Verdicts,
     next_flow_id: u64,
@@ -209,6 +226,8 @@ impl Engine {
             flows: FlowTable::new(config.flow_capacity),
             sessions: Pool::new(config.session_capacity),
             streams: StreamStore::new(config.stream_capacity, config.reassembly_bytes),
+            fragments: FragmentTable::new(config.fragment_slots, config.fragment_bytes, config.fragment_timeout_ms),
+            reassembled: Vec::with_capacity(config.fragment_bytes + 128),
             tls_scratch: vec![0; config.reassembly_bytes.max(4096)],
             verdicts,
             config: config.clone(),
@@ -229,7 +248,11 @@ impl Engine {
 
     /// Counters.
     pub fn stats(&self) -> EngineStats {
-        self.stats
+        EngineStats {
+            fragments_reassembled: self.fragments.reassembled,
+            fragments_untracked: self.fragments.untracked,
+            ..self.stats
+        }
     }
 
     /// Flows currently tracked.
@@ -237,19 +260,52 @@ impl Engine {
         self.flows.len()
     }
 
+    /// Bytes of flow-table memory per flow (entry, index slots, free list;
+    /// see `FlowTable::bytes_per_flow`), for sizing `flow_capacity`. Session
+    /// facts and reassembly windows come on top, per inspected session.
+    pub fn memory_per_flow(&self) -> usize {
+        self.flows.bytes_per_flow()
+    }
+
     /// Inspects one frame captured at `now_ns` and says what to do with it.
     pub fn process(&mut self, frame: &[u8], now_ns: u64, sink: &mut impl SessionSink) -> FrameAction {
         match decode_ethernet(frame) {
-            Decoded::Tcp(seg) => self.process_tcp(frame, &seg, now_ns, sink),
-            Decoded::Fragment | Decoded::Other => FrameAction::Forward,
+            Decoded::Tcp(seg) => self.process_tcp(frame, &seg, now_ns, Anomalies::NONE, sink),
+            Decoded::Fragment(frag) => self.process_fragment(&frag, now_ns, sink),
+            Decoded::Other => FrameAction::Forward,
         }
     }
 
+    /// A fragment is forwarded as it is; the one that completes its
+    /// datagram carries the verdict on the whole (dropping it leaves the
+    /// receiver unable to reassemble).
+    fn process_fragment(&mut self, frag: &Fragment<'_>, now_ns: u64, sink: &mut impl SessionSink) -> FrameAction {
+        let (whole, overlap) = match self.fragments.add(frag, now_ns) {
+            Reassembly::Complete { frame, overlap } => {
+                let mut whole = std::mem::take(&mut self.reassembled);
+                whole.clear();
+                // Within the capacity reserved at start-up: no allocation.
+                whole.extend_from_slice(frame);
+                (whole, overlap)
+            }
+            Reassembly::Incomplete | Reassembly::Untracked => return FrameAction::Forward,
+        };
+        let extra = if overlap { Anomalies::FRAGMENT_OVERLAP } else { Anomalies::NONE };
+        let action = match decode_ethernet(&whole) {
+            Decoded::Tcp(seg) => self.process_tcp(&whole, &seg, now_ns, extra, sink),
+            _ => FrameAction::Forward,
+        };
+        self.reassembled = whole;
+        action
+    }
+
+    /// A TCP segment (of `frame`); `extra` anomalies are added to its flow.
     fn process_tcp(
         &mut self,
         frame: &[u8],
         seg: &TcpSegment<'_>,
         now_ns: u64,
+        extra: Anomalies,
         sink: &mut impl SessionSink,
     ) -> FrameAction {
         let src = Endpoint::new(seg.src, seg.src_port);
@@ -289,6 +345,7 @@ impl Engine {
             }
             flow.direction_pending = false;
         }
+        flow.anomalies.insert(extra);
         let dir = if src_is_lo == flow.client_is_lo { Dir::ToServer } else { Dir::ToClient };
         let d = dir.idx();
         flow.last_ns = now_ns;
@@ -456,10 +513,12 @@ impl Engine {
                 }
             }
             if !seg.payload.is_empty() && facts.inspecting() {
+                // Data on a SYN starts after the SYN's own sequence number.
+                let data_seq = if seg.flags.syn { seg.seq.wrapping_add(1) } else { seg.seq };
                 facts.on_segment(
                     &mut streams,
                     dir,
-                    seg.seq,
+                    data_seq,
                     seg.payload,
                     &mut self.tls_scratch,
                     &mut flow.anomalies,

@@ -118,6 +118,10 @@ pub struct SessionFacts {
     lines: [LineSplitter; 2],
     /// Lines looked at per direction while detecting.
     probe_lines: [u8; 2],
+    /// Where the lines that proved nothing yet lie, in wire order (fed to
+    /// the parser once the protocol is known).
+    probe_log: [(Dir, u32, u32); 2 * MAX_PROBE_LINES as usize],
+    probe_logged: u8,
     /// A 220 greeting was seen but the client has not yet confirmed SMTP.
     smtp_tentative: bool,
     /// The session was picked up after its start (parsers must not expect a greeting).
@@ -141,6 +145,8 @@ impl Default for SessionFacts {
             parsed: [0; 2],
             lines: [LineSplitter::new(MAX_LINE); 2],
             probe_lines: [0; 2],
+            probe_log: [(Dir::ToServer, 0, 0); 2 * MAX_PROBE_LINES as usize],
+            probe_logged: 0,
             smtp_tentative: false,
             midstream: false,
             server_spent: false,
@@ -189,8 +195,7 @@ impl SessionFacts {
         let (client, server) = (in_order(0), in_order(1));
         if inserted {
             if self.phase != Phase::Socks {
-                let data = if dir == Dir::ToServer { client } else { server };
-                self.parse(dir, data, tls_scratch, anomalies, points);
+                self.parse(dir, [client, server], tls_scratch, anomalies, points);
             }
             if self.phase == Phase::Socks {
                 self.socks_step(client, server, tls_scratch, anomalies, points);
@@ -229,15 +234,24 @@ impl SessionFacts {
                 self.parsed = start;
                 self.tunnel_start = start;
                 self.phase = Phase::Detecting;
-                self.parse(Dir::ToClient, server, scratch, anomalies, points);
-                self.parse(Dir::ToServer, client, scratch, anomalies, points);
+                self.parse(Dir::ToClient, [client, server], scratch, anomalies, points);
+                self.parse(Dir::ToServer, [client, server], scratch, anomalies, points);
             }
         }
     }
 
-    /// Parses the not yet consumed part of `data` (direction `dir`'s in-order bytes).
-    fn parse(&mut self, dir: Dir, data: &[u8], scratch: &mut [u8], anomalies: &mut Anomalies, points: &mut Points) {
+    /// Parses the not yet consumed part of direction `dir`'s in-order bytes
+    /// (`both`: the client's and the server's in-order bytes so far).
+    fn parse(
+        &mut self,
+        dir: Dir,
+        both: [&[u8]; 2],
+        scratch: &mut [u8],
+        anomalies: &mut Anomalies,
+        points: &mut Points,
+    ) {
         let d = dir.idx();
+        let data = both.get(d).copied().unwrap_or(&[]);
         loop {
             let consumed = self.parsed.get(d).copied().unwrap_or(0) as usize;
             let Some(rest) = data.get(consumed..) else { return };
@@ -283,14 +297,14 @@ impl SessionFacts {
                             return;
                         }
                         tls::Probe::No => {
-                            if !self.next_line(dir, rest, anomalies, points) {
+                            if !self.next_line(dir, rest, both, anomalies, points) {
                                 return;
                             }
                         }
                     }
                 }
                 Phase::Detecting | Phase::Lines => {
-                    if !self.next_line(dir, rest, anomalies, points) {
+                    if !self.next_line(dir, rest, both, anomalies, points) {
                         return;
                     }
                 }
@@ -299,8 +313,16 @@ impl SessionFacts {
     }
 
     /// Consumes one line of `rest` if complete; false when more bytes are needed.
-    fn next_line(&mut self, dir: Dir, rest: &[u8], anomalies: &mut Anomalies, points: &mut Points) -> bool {
+    fn next_line(
+        &mut self,
+        dir: Dir,
+        rest: &[u8],
+        both: [&[u8]; 2],
+        anomalies: &mut Anomalies,
+        points: &mut Points,
+    ) -> bool {
         let d = dir.idx();
+        let line_start = self.parsed.get(d).copied().unwrap_or(0);
         let Some(splitter) = self.lines.get_mut(d) else { return false };
         let (line, consumed) = match splitter.next(rest) {
             Split::NeedMore => return false,
@@ -320,7 +342,7 @@ impl SessionFacts {
         }
         let Some(line) = line else { return true };
         if self.phase == Phase::Detecting {
-            self.detect(dir, line, points);
+            self.detect(dir, line, line_start, both, anomalies, points);
             if self.phase != Phase::Lines {
                 return true;
             }
@@ -339,8 +361,14 @@ impl SessionFacts {
                 Probe::Unsure => self.count_unsure(dir, points),
             }
         }
+        self.feed(dir, line, anomalies, points);
+        true
+    }
+
+    /// Hands one line to the protocol parser.
+    fn feed(&mut self, dir: Dir, line: &[u8], anomalies: &mut Anomalies, points: &mut Points) {
         let step = match (&mut self.parser, dir) {
-            (Parser::None, _) => return true,
+            (Parser::None, _) => return,
             (Parser::Smtp(s), Dir::ToServer) => s.client_line(line, anomalies),
             (Parser::Smtp(s), Dir::ToClient) => s.server_line(line, anomalies),
             (Parser::Imap(s), Dir::ToServer) => s.client_line(line, anomalies),
@@ -349,26 +377,85 @@ impl SessionFacts {
             (Parser::Pop3(s), Dir::ToClient) => s.server_line(line, anomalies),
         };
         self.on_step(step, points);
-        true
     }
 
-    /// Protocol detection on one line while the protocol is unknown.
-    fn detect(&mut self, dir: Dir, line: &[u8], points: &mut Points) {
+    /// Protocol detection on one line while the protocol is unknown. Lines
+    /// that prove nothing yet are logged; once the protocol is certain they
+    /// are fed to its parser in wire order, so nothing seen while detecting
+    /// is lost (a user name sent before the proof, on a session picked up
+    /// mid-stream).
+    fn detect(
+        &mut self,
+        dir: Dir,
+        line: &[u8],
+        line_start: u32,
+        both: [&[u8]; 2],
+        anomalies: &mut Anomalies,
+        points: &mut Points,
+    ) {
+        if line.trim_ascii().is_empty() {
+            return; // an empty line proves nothing either way
+        }
         let probe = match dir {
-            Dir::ToServer => detect::probe_client_line(line),
-            Dir::ToClient => detect::probe_server_line(line),
+            Dir::ToServer => match detect::probe_client_line(line) {
+                // Picked up mid-stream, any SMTP-only command proves SMTP.
+                Probe::Unsure if self.midstream => match detect::probe_client_after_220(line) {
+                    Probe::NotMail => Probe::Unsure,
+                    other => other,
+                },
+                other => other,
+            },
+            Dir::ToClient => match detect::probe_server_line(line) {
+                Probe::Unsure if self.midstream && detect::is_smtp_extension_reply(line) => {
+                    Probe::Certain(MailProtoKind::Smtp)
+                }
+                other => other,
+            },
         };
         match probe {
-            Probe::Certain(kind) => self.start_parser(kind, points),
+            Probe::Certain(kind) => {
+                self.start_parser(kind, points);
+                self.replay_logged(both, anomalies, points);
+            }
             Probe::Unsure if dir == Dir::ToClient && line.starts_with(b"220") => {
                 // FTP greets with 220 too: parse as SMTP, confirm on the client's first command.
                 self.smtp_tentative = true;
                 self.parser = Parser::Smtp(self.smtp_session());
                 self.phase = Phase::Lines;
+                self.replay_logged(both, anomalies, points);
             }
-            Probe::Unsure => self.count_unsure(dir, points),
+            Probe::Unsure => {
+                self.log_line(dir, line_start, line.len());
+                self.count_unsure(dir, points);
+            }
+            // A client may send junk before a server's greeting: only the
+            // server's side, or a client that keeps at it, decides "not mail".
+            Probe::NotMail if dir == Dir::ToServer && self.probe_lines.get(1) == Some(&0) => {
+                self.log_line(dir, line_start, line.len());
+                self.count_unsure(dir, points);
+            }
             Probe::NotMail => self.set_not_mail(points),
         }
+    }
+
+    /// Remembers where a detection line lies (in its direction's stream).
+    fn log_line(&mut self, dir: Dir, start: u32, len: usize) {
+        if let Some(slot) = self.probe_log.get_mut(usize::from(self.probe_logged)) {
+            *slot = (dir, start, u32::try_from(len).unwrap_or(u32::MAX));
+            self.probe_logged += 1;
+        }
+    }
+
+    /// Feeds the logged detection lines to the parser just started.
+    fn replay_logged(&mut self, both: [&[u8]; 2], anomalies: &mut Anomalies, points: &mut Points) {
+        let logged = self.probe_log;
+        for &(dir, start, len) in logged.iter().take(usize::from(self.probe_logged)) {
+            let (start, len) = (start as usize, len as usize);
+            if let Some(line) = both.get(dir.idx()).and_then(|d| d.get(start..start + len)) {
+                self.feed(dir, line, anomalies, points);
+            }
+        }
+        self.probe_logged = 0;
     }
 
     fn count_unsure(&mut self, dir: Dir, points: &mut Points) {

@@ -215,6 +215,54 @@ fn count_words(s: &[u8]) -> usize {
     s.split(u8::is_ascii_whitespace).filter(|w| !w.is_empty()).count()
 }
 
+/// SMTP service extensions (RFC 5321 and its extensions) that only an
+/// SMTP server lists in a reply line.
+const SMTP_EXTENSIONS: &[&[u8]] = &[
+    b"AUTH",
+    b"STARTTLS",
+    b"PIPELINING",
+    b"SIZE",
+    b"8BITMIME",
+    b"ENHANCEDSTATUSCODES",
+    b"DSN",
+    b"CHUNKING",
+    b"SMTPUTF8",
+    b"BINARYMIME",
+    b"DELIVERBY",
+    b"ETRN",
+];
+
+/// Is this server line one only SMTP sends: a reply (`250-…`/`250 …`)
+/// naming an SMTP service extension, or carrying an RFC 3463 enhanced status
+/// code (`235 2.7.0 …`)? For sessions picked up after the greeting, where a
+/// bare 3-digit reply could be FTP as well.
+pub fn is_smtp_extension_reply(line: &[u8]) -> bool {
+    let (code, rest) = match (line.get(..3), line.get(3), line.get(4..)) {
+        (Some(code), Some(b' ' | b'-'), Some(rest)) => (code, rest),
+        _ => return false,
+    };
+    let reply_code = code.iter().all(u8::is_ascii_digit) && matches!(code.first(), Some(b'2'..=b'5'));
+    if !reply_code {
+        return false;
+    }
+    let (word, _) = split_word(rest.trim_ascii());
+    let word = word.split(|b| *b == b'=').next().unwrap_or(word);
+    if is_one_of(word, SMTP_EXTENSIONS) {
+        return true;
+    }
+    // An enhanced status code: class.subject.detail, the class matching the reply's.
+    let mut parts = word.split(|b| *b == b'.');
+    let (Some(class), Some(subject), Some(detail), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return false;
+    };
+    class.len() == 1
+        && class.first() == code.first()
+        && (1..=3).contains(&subject.len())
+        && (1..=3).contains(&detail.len())
+        && subject.iter().chain(detail).all(u8::is_ascii_digit)
+}
+
 /// For a session picked up mid-stream: does this line look like a server
 /// reply (SMTP/FTP 3-digit code, IMAP untagged `* `, tagged `<tag> OK|NO|BAD`,
 /// continuation `+`, POP3 `+OK`/`-ERR`) rather than a client command? The
@@ -240,6 +288,16 @@ pub fn looks_like_server_line(line: &[u8]) -> bool {
 mod tests {
     use super::*;
     use MailProtoKind::*;
+
+    #[test]
+    fn smtp_only_replies_prove_smtp_mid_stream() {
+        for line in [&b"250-AUTH PLAIN LOGIN"[..], b"250 STARTTLS", b"250-SIZE 10240000", b"235 2.7.0 ok", b"550 5.1.1 no"] {
+            assert!(is_smtp_extension_reply(line), "{}", String::from_utf8_lossy(line));
+        }
+        for line in [&b"250 ok"[..], b"250-mx.corp.test", b"230 User logged in", b"235 5.7.0 mismatch", b"* OK", b"25"] {
+            assert!(!is_smtp_extension_reply(line), "{}", String::from_utf8_lossy(line));
+        }
+    }
 
     #[test]
     fn server_greetings() {

@@ -78,6 +78,16 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         self.entries.len()
     }
 
+    /// Bytes of table memory per flow it can hold: one entry (key, hash, LRU
+    /// links, value), its share of the index array, and its free-list slot.
+    /// Everything is allocated at construction, so this times the capacity
+    /// is the table's size (for sizing `flow_capacity` and the benchmarks).
+    pub fn bytes_per_flow(&self) -> usize {
+        let capacity = self.entries.len().max(1);
+        let index = (self.slots.len() * std::mem::size_of::<u32>()).div_ceil(capacity);
+        std::mem::size_of::<Entry<V>>() + index + std::mem::size_of::<u32>()
+    }
+
     /// True when a new flow would be refused.
     pub fn is_full(&self) -> bool {
         self.free.is_empty()
