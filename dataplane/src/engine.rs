@@ -33,6 +33,10 @@ pub struct EngineConfig {
     pub established_timeout_ms: u64,
     /// How long a closed (FIN/RST) flow lingers for stray packets.
     pub closed_timeout_ms: u64,
+    /// What happens to a new flow to a mail port when the table is full of
+    /// flows that may not be evicted (mail sessions): `fail_open` forwards it
+    /// uninspected, `fail_closed` drops it. Non-mail ports always fail open.
+    pub table_full_mail_ports: FailMode,
     /// IP datagrams reassembled at once (fragmented handshakes).
     pub fragment_slots: usize,
     /// Largest fragmented datagram reassembled, in payload bytes.
@@ -55,12 +59,24 @@ impl Default for EngineConfig {
             new_timeout_ms: 30_000,
             established_timeout_ms: 600_000,
             closed_timeout_ms: 10_000,
+            table_full_mail_ports: FailMode::Open,
             fragment_slots: 256,
             fragment_bytes: 16_384,
             fragment_timeout_ms: 5_000,
             inspect_blocked: false,
         }
     }
+}
+
+/// Whether an overloaded engine lets uninspected traffic through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+pub enum FailMode {
+    /// Forward without inspection (availability first).
+    #[serde(rename = "fail_open")]
+    Open,
+    /// Drop (enforcement first).
+    #[serde(rename = "fail_closed")]
+    Closed,
 }
 
 /// What the worker does with a frame after the engine saw it.
@@ -178,6 +194,8 @@ pub struct EngineStats {
     pub flows_untracked: u64,
     /// Flows evicted to make room.
     pub flows_evicted: u64,
+    /// Packets to a mail port dropped because no flow could be tracked (fail-closed).
+    pub untracked_mail_port_dropped: u64,
     /// Sessions not inspected for lack of a free session or stream slot.
     pub sessions_not_inspected: u64,
     /// Mail sessions finished.
@@ -328,7 +346,12 @@ impl Engine {
             Some(idx) => (idx, false),
             None => match self.new_flow(key, src_is_lo, seg, now_ns, sink) {
                 Some(created) => created,
-                // Not trackable (table full of mail sessions): forward without state.
+                // Not trackable (the table is full of mail sessions): non-mail
+                // ports pass without state; mail ports as configured.
+                None if self.config.table_full_mail_ports == FailMode::Closed && detect_mail_port(seg.dst_port) => {
+                    self.stats.untracked_mail_port_dropped += 1;
+                    return FrameAction::Drop;
+                }
                 None => return FrameAction::Forward,
             },
         };
@@ -629,5 +652,78 @@ impl Engine {
             self.stats.mail_sessions += 1;
         }
         sink.emit(&finished);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::verdict::load_policy;
+
+    struct Count(Vec<FinishedSession>);
+    impl SessionSink for Count {
+        fn emit(&mut self, s: &FinishedSession) {
+            self.0.push(*s);
+        }
+    }
+
+    /// Ethernet + IPv4 + TCP from 198.51.100.`host`:`sport` to 203.0.113.9:`dport`.
+    fn seg(host: u8, sport: u16, dport: u16, flags: u8, seq: u32, payload: &[u8]) -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        let total = 40 + payload.len();
+        f.extend_from_slice(&[0x45, 0, (total >> 8) as u8, total as u8, 0, 1, 0x40, 0, 64, 6, 0, 0]);
+        f.extend_from_slice(&[198, 51, 100, host, 203, 0, 113, 9]);
+        f.extend_from_slice(&sport.to_be_bytes());
+        f.extend_from_slice(&dport.to_be_bytes());
+        f.extend_from_slice(&seq.to_be_bytes());
+        f.extend_from_slice(&[0, 0, 0, 1, 0x50, flags, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend_from_slice(payload);
+        f
+    }
+
+    /// An established mail session: SYN, then the server's 220 greeting (mid-flow, to the client).
+    fn mail_session(e: &mut Engine, sink: &mut Count, host: u8, now: u64) {
+        e.process(&seg(host, 40000, 25, 0x02, 100, b""), now, sink);
+        e.process(&seg(host, 40000, 25, 0x10, 101, b""), now, sink);
+        e.process(&seg(host, 40000, 25, 0x18, 101, b"EHLO me\r\n"), now, sink);
+    }
+
+    fn engine(capacity: usize, fail: FailMode) -> Engine {
+        let config = EngineConfig { flow_capacity: capacity, table_full_mail_ports: fail, ..EngineConfig::default() };
+        Engine::new(&config, Verdicts::new(load_policy(None).unwrap()))
+    }
+
+    #[test]
+    fn a_full_table_evicts_idle_non_mail_flows_before_mail_sessions() {
+        let mut e = engine(3, FailMode::Open);
+        let mut sink = Count(Vec::new());
+        mail_session(&mut e, &mut sink, 1, 1);
+        mail_session(&mut e, &mut sink, 2, 2);
+        // An established non-mail flow.
+        e.process(&seg(3, 40000, 443, 0x02, 7, b""), 3, &mut sink);
+        e.process(&seg(3, 40000, 443, 0x10, 8, b""), 3, &mut sink);
+        // A fourth flow needs room: the web flow goes, with its record.
+        assert!(matches!(e.process(&seg(4, 40000, 443, 0x02, 9, b""), 4, &mut sink), FrameAction::Forward));
+        assert_eq!(sink.0.len(), 1);
+        assert_eq!(sink.0[0].server.port, 443);
+        assert_eq!(e.stats().flows_evicted, 1);
+    }
+
+    #[test]
+    fn with_only_mail_sessions_left_mail_ports_fail_as_configured_and_other_ports_pass() {
+        for (fail, mail_port_action) in [(FailMode::Open, "forward"), (FailMode::Closed, "drop")] {
+            let mut e = engine(2, fail);
+            let mut sink = Count(Vec::new());
+            mail_session(&mut e, &mut sink, 1, 1);
+            mail_session(&mut e, &mut sink, 2, 2);
+            let web = e.process(&seg(3, 40000, 443, 0x02, 7, b""), 3, &mut sink);
+            assert!(matches!(web, FrameAction::Forward), "non-mail ports fail open");
+            let mail = e.process(&seg(4, 40000, 587, 0x02, 7, b""), 3, &mut sink);
+            let got = if matches!(mail, FrameAction::Forward) { "forward" } else { "drop" };
+            assert_eq!(got, mail_port_action, "{fail:?}");
+            assert!(sink.0.is_empty(), "no mail session was evicted");
+            assert_eq!(e.stats().flows_untracked, 2);
+            assert_eq!(e.stats().untracked_mail_port_dropped, u64::from(fail == FailMode::Closed));
+        }
     }
 }

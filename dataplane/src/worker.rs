@@ -159,3 +159,47 @@ impl<S: SessionSink> Worker<S> {
         burst.clear();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::engine::{EngineConfig, FinishedSession};
+    use crate::io::mem::{MemFrame, MemIo};
+    use crate::verdict::load_policy;
+    use std::sync::Arc;
+
+    struct Nothing;
+    impl SessionSink for Nothing {
+        fn emit(&mut self, _: &FinishedSession) {}
+    }
+
+    fn arp(n: u8) -> MemFrame {
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&[0x02, 0, 0, 0, 0, n, 0x08, 0x06]);
+        f.extend_from_slice(&[0; 28]);
+        MemFrame::new(Arc::from(f.as_slice()), None)
+    }
+
+    fn worker() -> Worker<Nothing> {
+        let engine = Engine::new(&EngineConfig::default(), crate::verdict::Verdicts::new(load_policy(None).unwrap()));
+        Worker::new(engine, Nothing)
+    }
+
+    #[test]
+    fn a_full_tx_ring_is_counted_and_forwarding_recovers() {
+        let mut w = worker();
+        let frames: Vec<MemFrame> = (0..64).map(arp).collect();
+        let mut io = MemIo::new(vec![frames, Vec::new()], false, true);
+        let pairs = [PortPair { inside: 0, outside: 1 }];
+        // The TX ring takes nothing: every frame is counted as failed, none stalls the loop.
+        io.tx_room = 0;
+        assert_eq!(w.poll_once(&mut io, &pairs, 1), 32);
+        assert_eq!(w.counters.tx_failed.load(Ordering::Relaxed), 32);
+        // Room again: the next burst goes out whole.
+        io.tx_room = usize::MAX;
+        assert_eq!(w.poll_once(&mut io, &pairs, 2), 32);
+        assert_eq!(w.counters.packets_tx.load(Ordering::Relaxed), 32);
+        assert_eq!(io.tx[1].len(), 32);
+        assert_eq!(w.counters.packets_rx.load(Ordering::Relaxed), 64);
+    }
+}
