@@ -12,7 +12,7 @@ use mailgate_proto::pop3::Pop3Session;
 use mailgate_proto::smtp::SmtpSession;
 use mailgate_proto::socks::{self, SocksFacts, SocksStatus};
 use mailgate_proto::tls::{self, TlsFacts, TlsStatus};
-use mailgate_proto::{Anomalies, Step};
+use mailgate_proto::{Anomalies, LineParser, Step};
 use mailgate_protocol::record::{MailProto, MailProtoSource};
 
 /// The longest protocol line parsed; longer ones are cut (RFC 5321 allows
@@ -367,14 +367,15 @@ impl SessionFacts {
 
     /// Hands one line to the protocol parser.
     fn feed(&mut self, dir: Dir, line: &[u8], anomalies: &mut Anomalies, points: &mut Points) {
-        let step = match (&mut self.parser, dir) {
-            (Parser::None, _) => return,
-            (Parser::Smtp(s), Dir::ToServer) => s.client_line(line, anomalies),
-            (Parser::Smtp(s), Dir::ToClient) => s.server_line(line, anomalies),
-            (Parser::Imap(s), Dir::ToServer) => s.client_line(line, anomalies),
-            (Parser::Imap(s), Dir::ToClient) => s.server_line(line, anomalies),
-            (Parser::Pop3(s), Dir::ToServer) => s.client_line(line, anomalies),
-            (Parser::Pop3(s), Dir::ToClient) => s.server_line(line, anomalies),
+        let parser: &mut dyn LineParser = match &mut self.parser {
+            Parser::None => return,
+            Parser::Smtp(s) => s,
+            Parser::Imap(s) => s,
+            Parser::Pop3(s) => s,
+        };
+        let step = match dir {
+            Dir::ToServer => parser.client_line(line, anomalies),
+            Dir::ToClient => parser.server_line(line, anomalies),
         };
         self.on_step(step, points);
     }

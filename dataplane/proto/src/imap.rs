@@ -516,32 +516,22 @@ fn trailing_literal(line: &[u8]) -> Option<u32> {
     digits.iter().try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
 }
 
+impl crate::LineParser for ImapSession {
+    fn client_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step {
+        ImapSession::client_line(self, line, anomalies)
+    }
+    fn server_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step {
+        ImapSession::server_line(self, line, anomalies)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::testing::{drive, s};
 
-    fn drive(session: &mut ImapSession, script: &[&str]) -> (Vec<Step>, Anomalies) {
-        let mut anomalies = Anomalies::NONE;
-        let mut steps = Vec::new();
-        for line in script {
-            let step = if let Some(l) = line.strip_prefix("C: ") {
-                session.client_line(l.as_bytes(), &mut anomalies)
-            } else if let Some(l) = line.strip_prefix("S: ") {
-                session.server_line(l.as_bytes(), &mut anomalies)
-            } else {
-                panic!("bad script line {line}");
-            };
-            if step != Step::Continue {
-                steps.push(step);
-            }
-        }
-        (steps, anomalies)
-    }
 
-    fn s<const N: usize>(v: &Option<BoundedStr<N>>) -> Option<String> {
-        v.as_ref().map(|b| b.to_string())
-    }
 
     fn caps(f: &ImapFacts) -> Vec<String> {
         f.capabilities.iter().map(|c| c.to_string()).collect()

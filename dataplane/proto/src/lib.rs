@@ -41,3 +41,45 @@ pub enum Step {
     /// the session ended): nothing more worth inspecting will follow in clear.
     Done,
 }
+
+/// A mail-protocol session parser, fed the lines of both sides (without
+/// their CR LF) in the order they crossed the wire. The engine drives SMTP,
+/// IMAP and POP3 through this one interface.
+pub trait LineParser {
+    /// Consumes one line from the client.
+    fn client_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step;
+    /// Consumes one line from the server.
+    fn server_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step;
+}
+
+/// Test helpers shared by the parsers' unit tests.
+#[cfg(test)]
+#[allow(clippy::panic)]
+pub(crate) mod testing {
+    use super::{Anomalies, BoundedStr, LineParser, Step};
+
+    /// Feeds a script of `C: …` / `S: …` lines; returns the steps other than
+    /// `Continue` and the anomalies.
+    pub(crate) fn drive(session: &mut impl LineParser, script: &[&str]) -> (Vec<Step>, Anomalies) {
+        let mut anomalies = Anomalies::NONE;
+        let mut steps = Vec::new();
+        for line in script {
+            let step = if let Some(l) = line.strip_prefix("C: ") {
+                session.client_line(l.as_bytes(), &mut anomalies)
+            } else if let Some(l) = line.strip_prefix("S: ") {
+                session.server_line(l.as_bytes(), &mut anomalies)
+            } else {
+                panic!("bad script line {line}");
+            };
+            if step != Step::Continue {
+                steps.push(step);
+            }
+        }
+        (steps, anomalies)
+    }
+
+    /// An optional fact as text.
+    pub(crate) fn s<const N: usize>(v: &Option<BoundedStr<N>>) -> Option<String> {
+        v.as_ref().map(|b| b.to_string())
+    }
+}

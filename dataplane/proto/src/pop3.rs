@@ -313,32 +313,22 @@ fn is_sasl_response(line: &[u8], exchange: &SaslExchange) -> bool {
     exchange.expects_more() || !BARE_VERBS.iter().any(|v| line.eq_ignore_ascii_case(v))
 }
 
+impl crate::LineParser for Pop3Session {
+    fn client_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step {
+        Pop3Session::client_line(self, line, anomalies)
+    }
+    fn server_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step {
+        Pop3Session::server_line(self, line, anomalies)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::testing::{drive, s};
 
-    fn drive(session: &mut Pop3Session, script: &[&str]) -> (Vec<Step>, Anomalies) {
-        let mut anomalies = Anomalies::NONE;
-        let mut steps = Vec::new();
-        for line in script {
-            let step = if let Some(l) = line.strip_prefix("C: ") {
-                session.client_line(l.as_bytes(), &mut anomalies)
-            } else if let Some(l) = line.strip_prefix("S: ") {
-                session.server_line(l.as_bytes(), &mut anomalies)
-            } else {
-                panic!("bad script line {line}");
-            };
-            if step != Step::Continue {
-                steps.push(step);
-            }
-        }
-        (steps, anomalies)
-    }
 
-    fn s<const N: usize>(v: &Option<BoundedStr<N>>) -> Option<String> {
-        v.as_ref().map(|b| b.to_string())
-    }
 
     fn caps(f: &Pop3Facts) -> Vec<String> {
         f.capabilities.iter().map(|c| c.to_string()).collect()

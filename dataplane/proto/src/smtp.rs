@@ -438,34 +438,24 @@ fn path_argument<'a>(args: &'a [u8], keyword: &[u8]) -> Option<&'a [u8]> {
     Some(path)
 }
 
+impl crate::LineParser for SmtpSession {
+    fn client_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step {
+        SmtpSession::client_line(self, line, anomalies)
+    }
+    fn server_line(&mut self, line: &[u8], anomalies: &mut Anomalies) -> Step {
+        SmtpSession::server_line(self, line, anomalies)
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::testing::{drive, s};
     use crate::line::{LineSplitter, Split};
 
     /// Feeds `C: ` / `S: ` lines; returns the steps that were not Continue.
-    fn drive(session: &mut SmtpSession, script: &[&str]) -> (Vec<Step>, Anomalies) {
-        let mut anomalies = Anomalies::NONE;
-        let mut steps = Vec::new();
-        for line in script {
-            let step = if let Some(l) = line.strip_prefix("C: ") {
-                session.client_line(l.as_bytes(), &mut anomalies)
-            } else if let Some(l) = line.strip_prefix("S: ") {
-                session.server_line(l.as_bytes(), &mut anomalies)
-            } else {
-                panic!("bad script line {line}");
-            };
-            if step != Step::Continue {
-                steps.push(step);
-            }
-        }
-        (steps, anomalies)
-    }
 
-    fn s<const N: usize>(v: &Option<BoundedStr<N>>) -> Option<String> {
-        v.as_ref().map(|b| b.to_string())
-    }
 
     fn list<const I: usize, const L: usize>(l: &StrList<I, L>) -> Vec<String> {
         l.iter().map(|b| b.to_string()).collect()
