@@ -53,6 +53,17 @@ impl Cidr {
         self.addr.is_ipv6()
     }
 
+    /// True when `addr` is in the network (an IPv4 address is never in an IPv6 network).
+    pub fn contains(&self, addr: IpAddr) -> bool {
+        let (first, last) = self.range();
+        addr.is_ipv6() == self.is_ipv6() && (first..=last).contains(&addr_key(addr))
+    }
+
+    /// True when every address of `other` is in this network.
+    pub fn covers(&self, other: &Cidr) -> bool {
+        other.len >= self.len && self.contains(other.addr)
+    }
+
     /// The first and last address of the network as integers in its family's key space
     /// (IPv4 addresses are `0..=u32::MAX`).
     pub(crate) fn range(&self) -> (u128, u128) {
@@ -144,6 +155,15 @@ mod tests {
         assert_eq!(cidr("0.0.0.0/0").range(), (0, u128::from(u32::MAX)));
         assert_eq!(cidr("::/0").range(), (0, u128::MAX));
         assert_eq!(cidr("10.1.0.0/16").range(), (0x0a01_0000, 0x0a01_ffff));
+    }
+
+    #[test]
+    fn containment_respects_the_family() {
+        let net = cidr("10.1.0.0/16");
+        assert!(net.contains("10.1.255.255".parse().unwrap()));
+        assert!(!net.contains("10.2.0.0".parse().unwrap()));
+        assert!(!cidr("::/0").contains("10.1.0.1".parse().unwrap()));
+        assert!(net.covers(&cidr("10.1.2.0/24")) && !net.covers(&cidr("10.0.0.0/8")));
     }
 
     #[test]

@@ -160,6 +160,7 @@ pub struct CompiledPolicy {
     pub(crate) src: Tables,
     pub(crate) dst: Tables,
     pub(crate) stats: Stats,
+    pub(crate) mail_clients: Vec<crate::clients::CompiledMailClients>,
 }
 
 impl CompiledPolicy {
@@ -234,6 +235,7 @@ impl CompiledPolicy {
             src: Tables::build(words, &src_nets),
             dst: Tables::build(words, &dst_nets),
             stats: stats(policy),
+            mail_clients: crate::clients::compile(policy),
         }
     }
 
@@ -265,7 +267,7 @@ impl CompiledPolicy {
 }
 
 /// Every group's networks, children resolved before parents.
-fn resolve_groups(policy: &Policy) -> HashMap<&str, Vec<Cidr>> {
+pub(crate) fn resolve_groups(policy: &Policy) -> HashMap<&str, Vec<Cidr>> {
     let graph: BTreeMap<&str, Vec<(&str, ())>> = policy
         .hosts
         .iter()

@@ -47,12 +47,19 @@
 //!    the rule listed that port, so the administrator approved it. Within
 //!    one evaluation the strongest action wins, the earliest on a tie.
 //!
+//! # Mail clients
+//! `[[mail_clients]]` lists the processes approved to initiate mail
+//! sessions per host group. The dataplane does not see processes and
+//! ignores it; the control plane checks sessions matched to endpoint
+//! telemetry with [`CompiledPolicy::mail_process`] (see [`clients`]).
+//!
 //! # Other sections in the policy file
 //! A program that keeps its own section in the same file (a `[dataplane]`
 //! section, say) passes its name to [`Document::parse_with_sections`]; see
 //! [`document`] for that and for making a section part of [`Document`].
 
 pub mod cidr;
+pub mod clients;
 pub mod compile;
 pub mod diagnostic;
 pub mod document;
@@ -69,12 +76,13 @@ pub mod summary;
 mod table;
 
 pub use cidr::{Cidr, CidrError};
+pub use clients::MailProcessCheck;
 pub use compile::{CompiledPolicy, EMBEDDED_DEFAULT_TOML};
 pub use diagnostic::{ConfigError, Diagnostic, Diagnostics};
 pub use document::{Document, POLICY_KEYS};
 pub use eval::{severity, Decision, DecisionPoint, ReasonKind, RuleRef, SessionView};
 pub use names::NamePattern;
-pub use policy::{AddrRef, AllowRule, DefaultKey, Defaults, Exception, Mode, Policy};
+pub use policy::{AddrRef, AllowRule, DefaultKey, Defaults, Exception, MailClientAction, MailClients, Mode, Policy};
 pub use ports::{is_mail_port, standard_ports, MAIL_PORTS};
 pub use rate::RateLimiter;
 pub use reason::SessionFacts;

@@ -15,18 +15,20 @@ use crate::cidr::Cidr;
 use crate::diagnostic::Collector;
 use crate::groups;
 use crate::names::{NamePattern, PatternKind};
-use crate::policy::{AddrRef, AllowRule, DefaultKey, Defaults, Exception, Mode, Policy};
+use crate::policy::{AddrRef, AllowRule, DefaultKey, Defaults, Exception, MailClientAction, MailClients, Mode, Policy};
 use crate::suggest::{hint, quoted_list};
 
 type Span = Range<usize>;
 type Value<'i> = Spanned<DeValue<'i>>;
 
 /// The top-level keys the policy owns.
-pub const POLICY_KEYS: &[&str] = &["mode", "defaults", "hosts", "allow", "exception", "anomalies"];
+pub const POLICY_KEYS: &[&str] = &["mode", "defaults", "hosts", "allow", "exception", "anomalies", "mail_clients"];
 
 const ALLOW_KEYS: &[&str] =
     &["name", "from", "to", "protocols", "ports", "sni", "helo", "require_tls", "max_sessions_per_minute"];
 const EXCEPTION_KEYS: &[&str] = &["name", "from", "to", "protocols", "ports", "reason", "owner", "expires"];
+const MAIL_CLIENTS_KEYS: &[&str] = &["hosts", "processes", "action"];
+const MAIL_CLIENT_ACTIONS: &[&str] = &["alert", "block"];
 const MODES: &[&str] = &["block", "monitor"];
 const ACTIONS: &[&str] = &["pass", "alert", "drop", "reset"];
 const PROTOCOLS: &[&str] = &["smtp", "imap", "pop3"];
@@ -55,6 +57,7 @@ pub(crate) struct PolicyParser<'c, 's> {
     allow: Vec<AllowRule>,
     exceptions: Vec<Exception>,
     anomalies: Vec<(Anomalies, Action)>,
+    mail_clients: Vec<MailClients>,
     rule_names: HashMap<String, usize>,
     group_refs: Vec<GroupRef>,
 }
@@ -69,6 +72,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
             allow: Vec::new(),
             exceptions: Vec::new(),
             anomalies: Vec::new(),
+            mail_clients: Vec::new(),
             rule_names: HashMap::new(),
             group_refs: Vec::new(),
         }
@@ -100,6 +104,13 @@ impl<'c, 's> PolicyParser<'c, 's> {
                 }
             }
             "anomalies" => self.anomalies(value),
+            "mail_clients" => {
+                for (i, t) in self.array_of_tables(value, "mail_clients").into_iter().enumerate() {
+                    if let Some(entry) = self.mail_clients(i, t) {
+                        self.mail_clients.push(entry);
+                    }
+                }
+            }
             _ => return false,
         }
         true
@@ -108,7 +119,9 @@ impl<'c, 's> PolicyParser<'c, 's> {
     /// Checks what needs the whole document (group references, cycles) and
     /// returns the policy when nothing at all was wrong.
     pub(crate) fn finish(self) -> Option<Policy> {
-        let PolicyParser { diags, mode, defaults, hosts, allow, exceptions, anomalies, group_refs, .. } = self;
+        let PolicyParser {
+            diags, mode, defaults, hosts, allow, exceptions, anomalies, mail_clients, group_refs, ..
+        } = self;
         for r in &group_refs {
             if !hosts.contains_key(&r.name) {
                 diags.error(
@@ -173,6 +186,7 @@ impl<'c, 's> PolicyParser<'c, 's> {
             allow,
             exceptions,
             anomalies,
+            mail_clients,
         })
     }
 
@@ -342,6 +356,53 @@ impl<'c, 's> PolicyParser<'c, 's> {
             owner: optional(owner)?,
             expires: expires?,
         })
+    }
+
+    fn mail_clients(&mut self, index: usize, value: &Value<'_>) -> Option<MailClients> {
+        let table = value.get_ref().as_table()?;
+        let ctx = format!("[[mail_clients]] #{}", index + 1);
+        self.check_keys(table, MAIL_CLIENTS_KEYS, &ctx);
+        let hosts = self.required(table, value, "hosts", &ctx).and_then(|v| self.addr_list(v, &format!("{ctx}.hosts")));
+        let processes =
+            self.required(table, value, "processes", &ctx).and_then(|v| self.processes(v, &format!("{ctx}.processes")));
+        let action = match field(table, "action") {
+            None => Some(MailClientAction::Alert),
+            Some(v) => {
+                let path = format!("{ctx}.action");
+                let s = self.string(v, &path, "an action string (\"alert\" or \"block\")");
+                match s {
+                    Some("alert") => Some(MailClientAction::Alert),
+                    Some("block") => Some(MailClientAction::Block),
+                    Some(other) => {
+                        self.diags.error(
+                            &v.span(),
+                            format!(
+                                "{path}: invalid action \"{other}\", expected one of {}{}",
+                                quoted_list(MAIL_CLIENT_ACTIONS),
+                                hint(other, MAIL_CLIENT_ACTIONS.iter().copied())
+                            ),
+                        );
+                        None
+                    }
+                    None => None,
+                }
+            }
+        };
+        Some(MailClients { hosts: hosts?, processes: processes?, action: action? })
+    }
+
+    /// Approved process names: non-empty strings, at least one.
+    fn processes(&mut self, value: &Value<'_>, path: &str) -> Option<Vec<String>> {
+        let items = self.array(value, path, "an array of process names")?;
+        if items.is_empty() {
+            self.diags.error(
+                &value.span(),
+                format!("{path}: must not be empty (omit the [[mail_clients]] entry to approve any process)"),
+            );
+            return None;
+        }
+        let parsed: Vec<Option<String>> = items.iter().map(|item| self.nonempty_string(item, path)).collect();
+        parsed.into_iter().collect()
     }
 
     /// The rule's name (checked for uniqueness) and the context that prefixes its messages.

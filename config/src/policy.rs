@@ -193,6 +193,42 @@ pub struct Exception {
     pub expires: Date,
 }
 
+/// What the control plane does when a process outside a `[[mail_clients]]`
+/// list initiates a mail session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum MailClientAction {
+    /// Raise an `unexpected_mail_process` alert.
+    Alert,
+    /// Raise the alert marked as a block request. The dataplane decides
+    /// before endpoint telemetry reaches the control plane, so nothing is
+    /// blocked yet; the alert says so (`enforced: false`).
+    Block,
+}
+
+impl MailClientAction {
+    /// The name as policy files spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MailClientAction::Alert => "alert",
+            MailClientAction::Block => "block",
+        }
+    }
+}
+
+/// A `[[mail_clients]]` entry: the processes approved to initiate mail
+/// sessions from some hosts, checked when endpoint telemetry names the
+/// process behind a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailClients {
+    /// The hosts the entry governs, as group names or networks.
+    pub hosts: Vec<AddrRef>,
+    /// Approved processes: an executable's file name (`outlook.exe`), or a
+    /// full path when it contains `/` or `\`; compared ignoring case.
+    pub processes: Vec<String>,
+    /// What another process draws.
+    pub action: MailClientAction,
+}
+
 /// The whole validated policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Policy {
@@ -208,4 +244,25 @@ pub struct Policy {
     pub exceptions: Vec<Exception>,
     /// `[anomalies]`: an action for each named anomaly, in file order.
     pub anomalies: Vec<(Anomalies, Action)>,
+    /// `[[mail_clients]]` entries, in file order.
+    pub mail_clients: Vec<MailClients>,
+}
+
+impl Policy {
+    /// The networks `refs` stand for, `[hosts]` groups resolved, sorted and
+    /// without duplicates (for tools that reason about the policy's
+    /// address sets, such as the control plane's relay groups).
+    pub fn networks(&self, refs: &[AddrRef]) -> Vec<Cidr> {
+        let groups = crate::compile::resolve_groups(self);
+        let mut out: Vec<Cidr> = Vec::new();
+        for r in refs {
+            match r {
+                AddrRef::Cidr(c) => out.push(*c),
+                AddrRef::Group(g) => out.extend(groups.get(g.as_str()).into_iter().flatten()),
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
 }

@@ -53,6 +53,8 @@ fn the_documented_example_shows_every_key() {
         "reason",
         "owner",
         "expires",
+        "processes",
+        "action",
     ];
     for key in POLICY_KEYS.iter().chain(&keys) {
         let set = text.lines().any(|l| {

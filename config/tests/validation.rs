@@ -36,7 +36,7 @@ fn unknown_keys_at_top_level_in_defaults_and_in_exceptions() {
     assert_eq!(
         errors(text),
         [
-            "p.toml:2:1: unknown top-level key \"exceptions\", expected one of mode, defaults, hosts, allow, exception, anomalies; did you mean \"exception\"?",
+            "p.toml:2:1: unknown top-level key \"exceptions\", expected one of mode, defaults, hosts, allow, exception, anomalies, mail_clients; did you mean \"exception\"?",
             "p.toml:4:1: unknown key \"unaproved_mail\" in [defaults], expected one of unapproved_mail, mail_on_nonstandard_port, non_mail_on_mail_port, cleartext_auth, tls_without_sni, ech; did you mean \"unapproved_mail\"?",
             "p.toml:10:1: unknown key \"expiry\" in [[exception]] \"x\", expected one of name, from, to, protocols, ports, reason, owner, expires; did you mean \"expires\"?",
         ]
@@ -268,14 +268,14 @@ fn sections_owned_by_the_caller_are_skipped_and_suggested() {
     let text = "mode = \"block\"\n[dataplane]\nburst = 64\n";
     assert_eq!(
         error(text),
-        "p.toml:2:2: unknown top-level key \"dataplane\", expected one of mode, defaults, hosts, allow, exception, anomalies"
+        "p.toml:2:2: unknown top-level key \"dataplane\", expected one of mode, defaults, hosts, allow, exception, anomalies, mail_clients"
     );
     let doc = Document::parse_with_sections("p.toml", text, &["dataplane"]).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(doc.policy.mode, mailgate_config::Mode::Block);
     let e = Document::parse_with_sections("p.toml", "[dataplan]\n", &["dataplane"]).unwrap_err().to_string();
     assert_eq!(
         e,
-        "p.toml:1:2: unknown top-level key \"dataplan\", expected one of mode, defaults, hosts, allow, exception, anomalies, dataplane; did you mean \"dataplane\"?"
+        "p.toml:1:2: unknown top-level key \"dataplan\", expected one of mode, defaults, hosts, allow, exception, anomalies, mail_clients, dataplane; did you mean \"dataplane\"?"
     );
 }
 
@@ -294,4 +294,70 @@ fn policies_too_large_to_compile_are_rejected() {
     text.push_str("g1500 = []\n");
     let e = error(&text);
     assert!(e.starts_with("p.toml:1:1: the policy expands to 1125750 networks"), "{e}");
+}
+
+#[test]
+fn mail_clients_unknown_keys_are_named_with_a_suggestion() {
+    let text = format!("{HOSTS}[[mail_clients]]\nhosts = [\"relays\"]\nprocesses = [\"outlook.exe\"]\nproceses = []\n");
+    assert_eq!(
+        error(&text),
+        "p.toml:7:1: unknown key \"proceses\" in [[mail_clients]] #1, expected one of hosts, processes, action; did you mean \"processes\"?"
+    );
+}
+
+#[test]
+fn mail_clients_need_hosts_and_processes() {
+    let text = "[[mail_clients]]\naction = \"alert\"\n\n[[mail_clients]]\nhosts = []\nprocesses = []\n";
+    assert_eq!(
+        errors(text),
+        [
+            "p.toml:1:1: [[mail_clients]] #1: missing required key \"hosts\"",
+            "p.toml:1:1: [[mail_clients]] #1: missing required key \"processes\"",
+            "p.toml:5:9: [[mail_clients]] #2.hosts: must not be empty",
+            "p.toml:6:13: [[mail_clients]] #2.processes: must not be empty (omit the [[mail_clients]] entry to approve any process)",
+        ]
+    );
+}
+
+#[test]
+fn mail_clients_hosts_are_checked_like_rule_addresses() {
+    let text =
+        format!("{HOSTS}[[mail_clients]]\nhosts = [\"relay\", \"10.0.0.0/33\"]\nprocesses = [\"outlook.exe\"]\n");
+    assert_eq!(
+        errors(&text),
+        [
+            "p.toml:5:10: [[mail_clients]] #1.hosts: unknown host group \"relay\", expected a group defined in [hosts] or an address such as 198.51.100.0/24; did you mean \"relays\"?",
+            "p.toml:5:19: [[mail_clients]] #1.hosts: invalid address \"10.0.0.0/33\": prefix length 33 is too long for IPv4 (at most 32)",
+        ]
+    );
+}
+
+#[test]
+fn mail_clients_processes_and_action_have_their_types_and_values() {
+    let text = "[[mail_clients]]\nhosts = [\"10.0.0.0/8\"]\nprocesses = [\"outlook.exe\", \" \", 7]\naction = \"blok\"\n\n[[mail_clients]]\nhosts = [\"10.0.0.0/8\"]\nprocesses = \"outlook.exe\"\naction = true\n";
+    assert_eq!(
+        errors(text),
+        [
+            "p.toml:3:29: [[mail_clients]] #1.processes: must not be empty",
+            "p.toml:3:34: [[mail_clients]] #1.processes: expected a string, found integer",
+            "p.toml:4:10: [[mail_clients]] #1.action: invalid action \"blok\", expected one of \"alert\", \"block\"; did you mean \"block\"?",
+            "p.toml:8:13: [[mail_clients]] #2.processes: expected an array of process names, found string",
+            "p.toml:9:10: [[mail_clients]] #2.action: expected an action string (\"alert\" or \"block\"), found boolean",
+        ]
+    );
+    assert_eq!(
+        error("[mail_clients]\nhosts = [\"10.0.0.0/8\"]\n"),
+        "p.toml:1:1: mail_clients: expected [[mail_clients]] tables, found table"
+    );
+}
+
+#[test]
+fn mail_clients_parse_into_the_policy() {
+    let text =
+        format!("{HOSTS}[[mail_clients]]\nhosts = [\"relays\"]\nprocesses = [\"postfix\"]\naction = \"block\"\n");
+    let doc = Document::parse("p.toml", &text).unwrap_or_else(|e| panic!("{e}"));
+    let entry = &doc.policy.mail_clients[0];
+    assert_eq!(entry.processes, ["postfix"]);
+    assert_eq!(entry.action, mailgate_config::MailClientAction::Block);
+    assert_eq!(doc.policy.networks(&entry.hosts), ["198.51.100.10/32".parse().unwrap()]);
 }

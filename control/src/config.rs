@@ -52,6 +52,12 @@ pub struct ControlConfig {
     /// Suricata-style EVE export; absent = no export.
     #[serde(default)]
     pub eve: Option<EveConfig>,
+    /// Endpoint telemetry: the join to sessions, and a watched directory.
+    #[serde(default)]
+    pub endpoint: EndpointConfig,
+    /// What coverage figures count as internal and as relays.
+    #[serde(default)]
+    pub coverage: CoverageConfig,
 }
 
 /// `[api]`
@@ -164,6 +170,61 @@ pub struct EveConfig {
     pub path: PathBuf,
 }
 
+/// `[endpoint]`: see [`crate::endpoint`] and [`crate::correlate`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    /// How far endpoint clocks may be from the gateways', in seconds: an
+    /// event joins a session when its time is within the session widened
+    /// by this much on both sides.
+    #[serde(default = "default_clock_skew_secs")]
+    pub clock_skew_secs: u64,
+    /// A directory whose files (JSON lines in any accepted format) are
+    /// tailed for endpoint telemetry; absent = the API only.
+    #[serde(default)]
+    pub watch_dir: Option<PathBuf>,
+    /// How often the directory is scanned.
+    #[serde(default = "default_watch_interval_secs")]
+    pub watch_interval_secs: u64,
+}
+
+impl Default for EndpointConfig {
+    fn default() -> Self {
+        EndpointConfig {
+            clock_skew_secs: default_clock_skew_secs(),
+            watch_dir: None,
+            watch_interval_secs: default_watch_interval_secs(),
+        }
+    }
+}
+
+impl EndpointConfig {
+    /// The tolerance in nanoseconds.
+    pub fn skew_ns(&self) -> i64 {
+        i64::try_from(self.clock_skew_secs.saturating_mul(1_000_000_000)).unwrap_or(i64::MAX)
+    }
+}
+
+/// `[coverage]`: see [`crate::coverage`].
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CoverageConfig {
+    /// Destinations in these networks are internal; all others count as the internet.
+    #[serde(default = "default_internal_networks")]
+    pub internal_networks: Vec<ipnet::IpNet>,
+    /// The `[hosts]` groups of the policy that are mail relays; absent =
+    /// derived from the policy (groups in `from` of allow rules for smtp
+    /// to a destination outside `internal_networks`).
+    #[serde(default)]
+    pub relay_groups: Option<Vec<String>>,
+}
+
+impl Default for CoverageConfig {
+    fn default() -> Self {
+        CoverageConfig { internal_networks: default_internal_networks(), relay_groups: None }
+    }
+}
+
 impl ControlConfig {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<ControlConfig, ConfigError> {
@@ -203,6 +264,14 @@ impl ControlConfig {
         }
         if !(0.0..=1.0).contains(&self.periodic.min_score) {
             return Err("periodic.min_score: between 0 and 1".into());
+        }
+        if self.endpoint.clock_skew_secs > 86_400 {
+            return Err("endpoint.clock_skew_secs: at most 86400 (a day)".into());
+        }
+        if self.coverage.relay_groups.as_ref().is_some_and(Vec::is_empty) {
+            return Err(
+                "coverage.relay_groups: list at least one group, or omit it to derive them from the policy".into()
+            );
         }
         if self.storage.retention_days == 0 || self.storage.max_db_mb == 0 {
             return Err("storage: retention_days and max_db_mb must be positive".into());
@@ -268,6 +337,30 @@ fn default_window_hours() -> u64 {
 fn default_run_interval_secs() -> u64 {
     60
 }
+fn default_clock_skew_secs() -> u64 {
+    120
+}
+fn default_watch_interval_secs() -> u64 {
+    5
+}
+/// RFC 1918, shared address space (RFC 6598), loopback, link-local and
+/// unique-local IPv6.
+fn default_internal_networks() -> Vec<ipnet::IpNet> {
+    [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "::1/128",
+        "fc00::/7",
+        "fe80::/10",
+    ]
+    .iter()
+    .filter_map(|n| n.parse().ok())
+    .collect()
+}
 
 #[cfg(test)]
 mod tests {
@@ -281,6 +374,27 @@ mod tests {
         assert_eq!(config.api.listen, default_listen());
         assert_eq!(config.periodic.min_sessions, 8);
         assert!(config.eve.is_none());
+        assert_eq!(config.endpoint.clock_skew_secs, 120);
+        assert!(config.endpoint.watch_dir.is_none() && config.coverage.relay_groups.is_none());
+        assert!(config
+            .coverage
+            .internal_networks
+            .iter()
+            .any(|n| n
+                .contains(&"10.1.2.3".parse::<std::net::IpAddr>().unwrap_or(std::net::Ipv4Addr::UNSPECIFIED.into()))));
+    }
+
+    #[test]
+    fn endpoint_and_coverage_settings_are_checked() {
+        let text = format!("{MINIMAL}[coverage]\ninternal_networks = [\"10.0.0.0/33\"]\n");
+        let err = ControlConfig::parse("t.toml", &text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("line 8"), "{err}");
+        let text = format!("{MINIMAL}[coverage]\nrelay_groups = []\n");
+        let err = ControlConfig::parse("t.toml", &text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("coverage.relay_groups"), "{err}");
+        let text = format!("{MINIMAL}[endpoint]\nclock_skew = 5\n");
+        let err = ControlConfig::parse("t.toml", &text).err().map(|e| e.to_string()).unwrap_or_default();
+        assert!(err.contains("clock_skew") && err.contains("clock_skew_secs"), "{err}");
     }
 
     #[test]

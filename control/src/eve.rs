@@ -8,9 +8,18 @@
 //! `mail_from`, `rcpt_to`, `sni`, `version`, `ja3`, `ja4`, `client_alpns`,
 //! `alert.signature`…); everything else of ours is under `mailgate`.
 //! Signature ids are ours: 9 000 000 plus a stable hash of the deciding
-//! rule's name (below one million), and 8 999 999 for periodic sessions.
+//! rule's name (below one million), 8 999 999 for periodic sessions and
+//! 8 999 998 for unexpected mail processes.
+//!
+//! Endpoint telemetry: a session already matched when it is exported
+//! carries `mailgate.endpoint`; every join also writes an `endpoint` event
+//! (with the session's flow fields) so that joins made after the session
+//! was exported reach the file too.
 
+use crate::correlate::UnexpectedProcess;
+use crate::endpoint::EndpointInfo;
 use crate::periodic::PeriodicAlert;
+use crate::store::Joined;
 use mailgate_protocol::record::Action;
 use mailgate_protocol::SessionRecord;
 use serde_json::{json, Map, Value};
@@ -24,6 +33,9 @@ use time::OffsetDateTime;
 
 /// The signature id of periodic-session alerts.
 pub const PERIODIC_SIGNATURE_ID: u64 = 8_999_999;
+
+/// The signature id of unexpected-mail-process alerts.
+pub const UNEXPECTED_PROCESS_SIGNATURE_ID: u64 = 8_999_998;
 
 /// The EVE file, opened for appending.
 pub struct EveWriter {
@@ -70,7 +82,7 @@ fn signature_id(rule: &str) -> u64 {
     9_000_000 + hash % 1_000_000
 }
 
-fn base(record: &SessionRecord, event_type: &str) -> Map<String, Value> {
+fn base(record: &SessionRecord, endpoint: Option<&EndpointInfo>, event_type: &str) -> Map<String, Value> {
     let app_proto = match (&record.mail_proto, &record.tls) {
         (Some(p), _) => p.as_str(),
         (None, Some(_)) => "tls",
@@ -111,14 +123,17 @@ fn base(record: &SessionRecord, event_type: &str) -> Map<String, Value> {
             "bytes_toclient": record.bytes_toclient,
         }),
     );
+    if let (Some(endpoint), Some(Value::Object(ours))) = (endpoint, event.get_mut("mailgate")) {
+        ours.insert("endpoint".into(), json!(endpoint));
+    }
     event
 }
 
-/// The EVE events for one stored session.
-pub fn session_events(record: &SessionRecord) -> Vec<Value> {
+/// The EVE events for one stored session (`endpoint`: what it was matched to on arrival).
+pub fn session_events(record: &SessionRecord, endpoint: Option<&EndpointInfo>) -> Vec<Value> {
     let mut events = Vec::new();
     if let Some(smtp) = &record.smtp {
-        let mut event = base(record, "smtp");
+        let mut event = base(record, endpoint, "smtp");
         event.insert("smtp".into(), json!({"helo": smtp.helo, "mail_from": smtp.mail_from, "rcpt_to": smtp.rcpt_to}));
         events.push(Value::Object(event));
     }
@@ -137,7 +152,7 @@ pub fn session_events(record: &SessionRecord) -> Vec<Value> {
             fields.insert("ja4".into(), json!(tls.ja4));
         }
         fields.insert("client_alpns".into(), json!(tls.alpn));
-        let mut event = base(record, "tls");
+        let mut event = base(record, endpoint, "tls");
         event.insert("tls".into(), Value::Object(fields));
         events.push(Value::Object(event));
     }
@@ -145,7 +160,7 @@ pub fn session_events(record: &SessionRecord) -> Vec<Value> {
     if verdict.action != Action::Pass {
         let blocked = matches!(verdict.action, Action::Drop | Action::Reset);
         let rule = verdict.rule.as_deref().unwrap_or("none");
-        let mut event = base(record, "alert");
+        let mut event = base(record, endpoint, "alert");
         event.insert(
             "alert".into(),
             json!({
@@ -162,11 +177,46 @@ pub fn session_events(record: &SessionRecord) -> Vec<Value> {
         events.push(Value::Object(event));
     }
     if matches!(verdict.action, Action::Drop | Action::Reset) {
-        let mut event = base(record, "drop");
+        let mut event = base(record, endpoint, "drop");
         event.insert("drop".into(), json!({"reason": "rules", "reset": verdict.action == Action::Reset}));
         events.push(Value::Object(event));
     }
     events
+}
+
+/// The EVE `endpoint` event for a join: the session's flow fields and
+/// `endpoint: {host_name, process, pid, user, source, matched_by, ts}`.
+pub fn endpoint_event(joined: &Joined) -> Value {
+    let mut event = base(&joined.record, Some(&joined.endpoint), "endpoint");
+    event.insert("endpoint".into(), json!(joined.endpoint));
+    Value::Object(event)
+}
+
+/// The EVE `alert` event for an unexpected-mail-process alert.
+pub fn unexpected_process_event(alert: &UnexpectedProcess) -> Value {
+    json!({
+        "timestamp": suricata_ts(&alert.ts),
+        "flow_id": alert.flow_id,
+        "event_type": "alert",
+        "src_ip": alert.src_ip,
+        "src_port": alert.src_port,
+        "dest_ip": alert.dest_ip,
+        "dest_port": alert.dest_port,
+        "proto": "TCP",
+        "community_id": alert.community_id,
+        "app_proto": alert.mail_proto,
+        "host": alert.gateway,
+        "alert": {
+            "action": "allowed",
+            "gid": 1,
+            "signature_id": UNEXPECTED_PROCESS_SIGNATURE_ID,
+            "rev": 1,
+            "signature": format!("MAILGATE unexpected mail process {} on {}", alert.process, alert.src_ip),
+            "category": "Mail session from an unapproved process",
+            "severity": if alert.action == "block" { 1 } else { 2 },
+        },
+        "mailgate": alert,
+    })
 }
 
 /// The EVE `alert` event for a periodic-sessions alert.

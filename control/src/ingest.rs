@@ -6,14 +6,16 @@
 //! a name its certificate does not cover is logged, counted in
 //! `mailgate_channel_errors_total`, and closed; other connections carry on.
 
-use crate::eve;
+use crate::endpoint::EndpointInfo;
 use crate::hub::CommandQueue;
 use crate::state::Shared;
-use crate::store::{now_rfc3339, GatewayRow};
+use crate::store::{now_ns, now_rfc3339, GatewayRow};
+use crate::{correlate, eve};
 use mailgate_protocol::channel::{
     encode_frame, FrameDecoder, FromControl, FromDataplane, Hello, PolicyOutcome, SessionBatch, PROTOCOL_VERSION,
 };
 use rustls::pki_types::CertificateDer;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -125,7 +127,16 @@ where
     let connection_id = shared.hub.next_id();
     let commands = shared.hub.register(&gateway, connection_id);
     log::info!("gateway {gateway} connected from {peer} (version {})", hello.software_version);
-    let result = converse(&shared, &hello, &mut reader, &mut writer, &mut decoder, commands).await;
+    let name = gateway.clone();
+    let presence = match shared.with_store(move |s| s.presence_open(&name, now_ns())).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            log::error!("gateway {gateway}: cannot record its presence: {e}");
+            None
+        }
+    };
+    let result = converse(&shared, &hello, presence, &mut reader, &mut writer, &mut decoder, commands).await;
+    touch_presence(&shared, presence).await;
     shared.hub.unregister(&gateway, connection_id);
     if !shared.hub.is_connected(&gateway) {
         shared.metrics.gateway_up.get_or_create(&label(&gateway)).set(0);
@@ -190,6 +201,7 @@ async fn read_message<R: AsyncRead + Unpin>(
 async fn converse<R, W>(
     shared: &Arc<Shared>,
     hello: &Hello,
+    presence: Option<i64>,
     reader: &mut R,
     writer: &mut W,
     decoder: &mut FrameDecoder,
@@ -231,7 +243,7 @@ where
     loop {
         while let Some(message) = decoder.next_message::<FromDataplane>()? {
             touch(shared, gateway);
-            if let Some(reply) = handle(shared, hello, message).await? {
+            if let Some(reply) = handle(shared, hello, presence, message).await? {
                 writer.write_all(&encode_frame(&reply, max)?).await?;
             }
         }
@@ -260,20 +272,26 @@ where
 }
 
 /// Handles one frame; returns the reply to send, if any.
-async fn handle(shared: &Arc<Shared>, hello: &Hello, message: FromDataplane) -> Result<Option<FromControl>, Fault> {
+async fn handle(
+    shared: &Arc<Shared>,
+    hello: &Hello,
+    presence: Option<i64>,
+    message: FromDataplane,
+) -> Result<Option<FromControl>, Fault> {
     let gateway = hello.gateway.as_str();
     match message {
         FromDataplane::Hello(_) => Err(Fault::Protocol("second hello on one connection".into())),
         FromDataplane::Sessions(SessionBatch { seq, records }) => {
             shared.metrics.reports_received.get_or_create(&label(gateway)).inc();
             let (name, instance) = (gateway.to_string(), hello.instance);
-            let (fresh, records) = shared
+            let skew = shared.config.endpoint.skew_ns();
+            let (ingested, records) = shared
                 .with_store(move |store| {
                     let mut records = records;
-                    store.ingest(&name, instance, seq, &mut records).map(|fresh| (fresh, records))
+                    store.ingest(&name, instance, seq, &mut records, skew).map(|ingested| (ingested, records))
                 })
                 .await?;
-            if fresh {
+            if ingested.fresh {
                 for record in &records {
                     let proto = record.mail_proto.map_or("none", |p| p.as_str());
                     shared
@@ -287,20 +305,28 @@ async fn handle(shared: &Arc<Shared>, hello: &Hello, message: FromDataplane) -> 
                 }
                 if shared.eve.is_some() {
                     let shared = Arc::clone(shared);
+                    let joined = ingested.joined.clone();
                     let written = tokio::task::spawn_blocking(move || {
-                        let events: Vec<_> = records.iter().flat_map(eve::session_events).collect();
+                        let matched: HashMap<(u64, &str), &EndpointInfo> =
+                            joined.iter().map(|j| ((j.record.flow_id, j.record.ts.as_str()), &j.endpoint)).collect();
+                        let events: Vec<_> = records
+                            .iter()
+                            .flat_map(|r| eve::session_events(r, matched.get(&(r.flow_id, r.ts.as_str())).copied()))
+                            .collect();
                         shared.eve.as_ref().map(|writer| writer.write(&events))
                     });
                     if let Ok(Some(Err(e))) = written.await {
                         log::error!("EVE export: {e}");
                     }
                 }
+                correlate::after_joins(shared, &ingested.joined).await;
             } else {
                 shared.metrics.duplicate_reports.get_or_create(&label(gateway)).inc();
             }
             Ok(Some(FromControl::BatchAck { seq }))
         }
         FromDataplane::Stats(stats) => {
+            touch_presence(shared, presence).await;
             let row = shared.live().get(gateway).cloned();
             if let Some(mut row) = row {
                 row.policy_hash = stats.policy_hash;
@@ -341,6 +367,15 @@ async fn handle(shared: &Arc<Shared>, hello: &Hello, message: FromDataplane) -> 
             }
             shared.hub.mode_answered(gateway, ack.request_id, ack.result);
             Ok(None)
+        }
+    }
+}
+
+/// Extends a gateway's presence interval to now (for uptime over a period).
+async fn touch_presence(shared: &Arc<Shared>, presence: Option<i64>) {
+    if let Some(id) = presence {
+        if let Err(e) = shared.with_store(move |s| s.presence_touch(id, now_ns())).await {
+            log::error!("gateway presence: {e}");
         }
     }
 }

@@ -39,6 +39,20 @@ pub struct KindLabels {
     pub kind: String,
 }
 
+/// Labels naming where endpoint telemetry came from.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    /// `sysmon`, `osquery_socket_events`, `osquery_process_open_sockets`, `json`.
+    pub source: String,
+}
+
+/// Labels naming how endpoint telemetry arrived.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ViaLabels {
+    /// `api` or `file`.
+    pub via: String,
+}
+
 /// Every metric the control plane exports.
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +74,12 @@ pub struct Metrics {
     pub alerts_raised: Family<KindLabels, Counter>,
     /// API requests refused for a missing or wrong token.
     pub api_unauthorized: Counter,
+    /// Endpoint connection events stored, by telemetry source.
+    pub endpoint_events: Family<SourceLabels, Counter>,
+    /// Endpoint telemetry lines (or records) rejected, by how they arrived.
+    pub endpoint_rejected: Family<ViaLabels, Counter>,
+    /// Sessions joined to endpoint events.
+    pub endpoint_joins: Counter,
 }
 
 impl Default for Metrics {
@@ -75,6 +95,8 @@ impl Metrics {
         let (reports_dropped, gateway_up, gateway_last_report) =
             (Family::default(), Family::default(), Family::default());
         let (channel_errors, alerts_raised, api_unauthorized) =
+            (Family::default(), Family::default(), Counter::default());
+        let (endpoint_events, endpoint_rejected, endpoint_joins) =
             (Family::default(), Family::default(), Counter::default());
         let mut registry = Registry::with_prefix("mailgate");
         registry.register("sessions", "Sessions stored, by mail protocol and action", sessions.clone());
@@ -98,6 +120,13 @@ impl Metrics {
         registry.register("channel_errors", "Report connections closed for a fault", channel_errors.clone());
         registry.register("alerts_raised", "Alerts raised by the control plane", alerts_raised.clone());
         registry.register("api_unauthorized", "API requests with a missing or wrong token", api_unauthorized.clone());
+        registry.register("endpoint_events", "Endpoint connection events stored", endpoint_events.clone());
+        registry.register(
+            "endpoint_rejected",
+            "Endpoint telemetry lines or records rejected as malformed or of an unknown format",
+            endpoint_rejected.clone(),
+        );
+        registry.register("endpoint_joins", "Sessions joined to endpoint connection events", endpoint_joins.clone());
         Metrics {
             registry,
             sessions,
@@ -109,6 +138,9 @@ impl Metrics {
             channel_errors,
             alerts_raised,
             api_unauthorized,
+            endpoint_events,
+            endpoint_rejected,
+            endpoint_joins,
         }
     }
 

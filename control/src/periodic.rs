@@ -14,13 +14,13 @@
 
 use crate::config::PeriodicConfig;
 use crate::store::{format_ts_ns, now_ns, PathTimes, Store, StoreError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// The alert kind this detector raises.
 pub const ALERT_KIND: &str = "periodic_mail_sessions";
 
 /// How regular a path's session starts are.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Regularity {
     /// Intervals measured (sessions − 1).
     pub intervals: usize,

@@ -1,12 +1,13 @@
 //! Starting the control plane: open the store, bind the listeners, and run
-//! the API, the report channel and the background jobs (retention,
-//! periodic-session detection) until shut down.
+//! the API (with the dashboard), the report channel and the background
+//! jobs (retention, periodic-session detection, the endpoint telemetry
+//! directory) until shut down.
 
 use crate::config::ControlConfig;
 use crate::eve::{self, EveWriter};
 use crate::state::Shared;
 use crate::store::Store;
-use crate::{api, ingest, periodic, tls};
+use crate::{api, endpoint, ingest, periodic, tls};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -116,6 +117,13 @@ pub async fn start(config: ControlConfig) -> Result<Running, StartError> {
         let acceptor = tokio_rustls::TlsAcceptor::from(server);
         tasks.push(tokio::spawn(ingest::serve_tls(listener, acceptor, Arc::clone(&shared))));
         log::info!("report channel (mutual TLS) listening on {}", tls_config.listen);
+    }
+
+    if let Some(dir) = &config.endpoint.watch_dir {
+        std::fs::read_dir(dir).map_err(io(format!("endpoint.watch_dir {}", dir.display())))?;
+        let interval = Duration::from_secs(config.endpoint.watch_interval_secs.max(1));
+        tasks.push(tokio::spawn(endpoint::watch::watch(Arc::clone(&shared), dir.clone(), interval)));
+        log::info!("reading endpoint telemetry from {}", dir.display());
     }
 
     tasks.push(tokio::spawn(retention_job(Arc::clone(&shared))));

@@ -4,6 +4,7 @@ use crate::config::ControlConfig;
 use crate::eve::EveWriter;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
+use crate::policy::PolicyInForce;
 use crate::store::{GatewayRow, Store, StoreError};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -23,6 +24,7 @@ pub struct Shared {
     /// SHA-256 of the API token (compared in constant time).
     pub token_digest: [u8; 32],
     live: Mutex<HashMap<String, GatewayRow>>,
+    policy: Mutex<Option<Arc<PolicyInForce>>>,
 }
 
 impl Shared {
@@ -36,7 +38,24 @@ impl Shared {
             eve,
             token_digest,
             live: Mutex::new(HashMap::new()),
+            policy: Mutex::new(None),
         }
+    }
+
+    /// The newest stored policy, parsed (once per version); `None` before
+    /// the first policy is stored.
+    pub async fn policy_in_force(&self) -> Result<Option<Arc<PolicyInForce>>, StoreError> {
+        let Some(version) = self.with_store(|s| s.current_policy_version()).await? else { return Ok(None) };
+        let cached = self.policy.lock().unwrap_or_else(PoisonError::into_inner).clone();
+        if let Some(cached) = cached.filter(|p| p.version == version) {
+            return Ok(Some(cached));
+        }
+        let stored = self.with_store(|s| s.current_policy()).await?;
+        let parsed = stored.as_ref().and_then(PolicyInForce::from_version).map(Arc::new);
+        if let Some(p) = &parsed {
+            *self.policy.lock().unwrap_or_else(PoisonError::into_inner) = Some(Arc::clone(p));
+        }
+        Ok(parsed)
     }
 
     /// The in-memory state of gateways heard from since this process started.

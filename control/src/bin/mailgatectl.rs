@@ -2,6 +2,7 @@
 
 use clap::{Args, Parser, Subcommand};
 use mailgate_control::client::{Client, ClientError};
+use mailgate_control::{audit, coverage, report, terminal, timespec, triage};
 use serde_json::Value;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -49,6 +50,62 @@ enum Command {
     /// Draft policies from observed traffic.
     #[command(subcommand)]
     Baseline(BaselineCommand),
+    /// Everything known about one host's mail sessions: destinations,
+    /// names, users, verdicts, processes, timing, and its neighbours.
+    Investigate {
+        /// The host's address.
+        host: String,
+        /// Only sessions since this time (RFC 3339, or a span back from now: 30d, 12h, 90m).
+        #[arg(long)]
+        since: Option<String>,
+        /// Only sessions before this time (RFC 3339, or a span back from now).
+        #[arg(long)]
+        until: Option<String>,
+        /// List at most this many sessions.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Blind spots and coverage: what could not be inspected, unmanaged
+    /// hosts, new talkers, direct-to-internet mail, gateway losses.
+    Coverage {
+        /// The period's start (RFC 3339, or a span back from now); default 24h.
+        #[arg(long, default_value = "24h")]
+        since: String,
+        /// The period's end (RFC 3339, or a span back from now); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// Print the API's JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// An evidence report for auditors: policy and history, exceptions,
+    /// verdicts, blocked attempts, coverage, gateway uptime.
+    Report {
+        /// The period's start (RFC 3339, or a span back from now: 30d).
+        #[arg(long)]
+        since: String,
+        /// The period's end (RFC 3339, or a span back from now); default now.
+        #[arg(long)]
+        until: Option<String>,
+        /// html (self-contained, with charts) or md (Markdown).
+        #[arg(long, default_value = "html")]
+        format: ReportFormat,
+        /// Write the report here instead of standard output.
+        #[arg(long, short)]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `mailgatectl report --format`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ReportFormat {
+    /// One HTML file with inline CSS and SVG charts.
+    Html,
+    /// Markdown.
+    Md,
 }
 
 #[derive(Args)]
@@ -192,6 +249,52 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             }
             Ok(0)
         }
+        Command::Investigate { host, since, until, limit, json } => {
+            let mut query = period_query(since.as_deref(), until.as_deref())?;
+            query.push(("limit", limit.to_string()));
+            let path = format!("/api/v1/hosts/{}", host.trim());
+            let answer = client(cli)?.get(&path, &query)?;
+            if *json {
+                println!("{answer}");
+                return Ok(0);
+            }
+            let report: triage::HostReport = serde_json::from_value(answer)
+                .map_err(|e| Failure { code: 1, message: format!("unexpected answer: {e}") })?;
+            print!("{}", terminal::host(&report));
+            Ok(0)
+        }
+        Command::Coverage { since, until, json } => {
+            let query = period_query(Some(since), until.as_deref())?;
+            let answer = client(cli)?.get("/api/v1/coverage", &query)?;
+            if *json {
+                println!("{answer}");
+                return Ok(0);
+            }
+            let figures: coverage::Coverage = serde_json::from_value(answer)
+                .map_err(|e| Failure { code: 1, message: format!("unexpected answer: {e}") })?;
+            print!("{}", terminal::coverage(&figures));
+            Ok(0)
+        }
+        Command::Report { since, until, format, output } => {
+            let query = period_query(Some(since), until.as_deref())?;
+            let answer = client(cli)?.get("/api/v1/report", &query)?;
+            let data: audit::AuditReport = serde_json::from_value(answer)
+                .map_err(|e| Failure { code: 1, message: format!("unexpected answer: {e}") })?;
+            let format = match format {
+                ReportFormat::Html => report::Format::Html,
+                ReportFormat::Md => report::Format::Markdown,
+            };
+            let rendered = report::render(&data, format);
+            match output {
+                Some(path) => {
+                    std::fs::write(path, &rendered)
+                        .map_err(|e| Failure { code: 1, message: format!("{}: {e}", path.display()) })?;
+                    eprintln!("wrote the report for {} to {} to {}", data.since, data.until, path.display());
+                }
+                None => print!("{rendered}"),
+            }
+            Ok(0)
+        }
         Command::Baseline(BaselineCommand::Suggest { since, output }) => {
             let query: Vec<(&str, String)> = since.iter().map(|s| ("since", s.clone())).collect();
             let inventory = client(cli)?.get("/api/v1/inventory", &query)?;
@@ -216,6 +319,18 @@ fn run(cli: &Cli) -> Result<u8, Failure> {
             Ok(0)
         }
     }
+}
+
+/// `since` / `until` query parameters, spans resolved against now.
+fn period_query(since: Option<&str>, until: Option<&str>) -> Result<Vec<(&'static str, String)>, Failure> {
+    let now = time::OffsetDateTime::now_utc();
+    let mut query = Vec::new();
+    for (name, value) in [("since", since), ("until", until)] {
+        if let Some(value) = value {
+            query.push((name, timespec::resolve(value, now).map_err(|e| usage(format!("--{name} {e}")))?));
+        }
+    }
+    Ok(query)
 }
 
 fn text(v: &Value, key: &str) -> String {

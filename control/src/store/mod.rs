@@ -1,23 +1,30 @@
 //! SQLite storage: sessions with every record field (indexed columns for
 //! the API's filters, plus the full JSON), ingest bookkeeping for
-//! exactly-once delivery, gateways, policy versions and alerts.
+//! exactly-once delivery, gateways and their presence, policy versions,
+//! alerts, and endpoint telemetry joined to sessions.
 //!
 //! One writer and one reader connection (WAL lets them run side by side);
 //! every call blocks, so async callers go through `spawn_blocking`.
 
+mod aggregates;
 mod alerts;
+mod endpoint;
 mod gateways;
+mod hosts;
 mod inventory;
 mod policies;
 mod schema;
 mod sessions;
 
+pub use aggregates::{ActionPathRow, BlindCounts, ClientRow, SmtpPathRow};
 pub use alerts::AlertRow;
+pub use endpoint::{EventsStored, FileOffset, Joined};
 pub use gateways::GatewayRow;
+pub use hosts::{EndpointPresence, HostPathRow, HostVerdictRow, PathKey, PeerRow, Period, ProcessRow};
 pub use inventory::{InventoryRow, PathTimes};
 pub use policies::PolicyVersion;
 pub use schema::SCHEMA_VERSION;
-pub use sessions::{SessionQuery, MAX_LIMIT};
+pub use sessions::{Ingested, SessionQuery, MAX_LIMIT};
 
 use rusqlite::Connection;
 use std::path::Path;
@@ -75,12 +82,15 @@ impl Store {
 
     /// Deletes sessions older than `max_age_days` days, then the oldest
     /// sessions while the live data exceeds `max_bytes`; returns how many
-    /// sessions went. Ingest bookkeeping older than the age limit goes too.
+    /// sessions went. Ingest bookkeeping, endpoint events and gateway
+    /// presence older than the age limit go too.
     pub fn apply_retention(&self, max_age_days: u32, max_bytes: u64) -> Result<u64, StoreError> {
         let conn = self.writer();
         let cutoff = now_ns().saturating_sub(i64::from(max_age_days) * 86_400 * 1_000_000_000);
         let mut deleted = conn.execute("DELETE FROM sessions WHERE ts_ns < ?1", [cutoff])? as u64;
         conn.execute("DELETE FROM batches WHERE received_ns < ?1", [cutoff])?;
+        conn.execute("DELETE FROM endpoint_events WHERE ts_ns < ?1", [cutoff])?;
+        conn.execute("DELETE FROM gateway_presence WHERE last_ns < ?1", [cutoff])?;
         loop {
             let used: i64 = conn.query_row(
                 "SELECT (page_count - freelist_count) * page_size FROM pragma_page_count, pragma_freelist_count, pragma_page_size",
@@ -183,7 +193,7 @@ mod tests {
         let store = open(dir.path());
         let now = now_ns();
         let ingest = |gw: &str, instance: u64, seq: u64| {
-            store.ingest(gw, instance, seq, &mut [record(seq, now)]).unwrap_or_else(|e| panic!("{e}"))
+            store.ingest(gw, instance, seq, &mut [record(seq, now)], 0).unwrap_or_else(|e| panic!("{e}")).fresh
         };
         assert!(ingest("a", 1, 1));
         assert!(!ingest("a", 1, 1), "a resent batch is recognised");
@@ -196,7 +206,7 @@ mod tests {
     fn migrations_survive_a_reopen_and_a_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         let store = open(dir.path());
-        store.ingest("a", 1, 1, &mut [record(1, now_ns())]).unwrap_or_else(|e| panic!("{e}"));
+        store.ingest("a", 1, 1, &mut [record(1, now_ns())], 0).unwrap_or_else(|e| panic!("{e}"));
         drop(store);
         let store = open(dir.path());
         assert_eq!(store.session_count().ok(), Some(1));
@@ -215,9 +225,9 @@ mod tests {
         let day = 86_400 * 1_000_000_000i64;
         let now = now_ns();
         let mut old: Vec<SessionRecord> = (0..10).map(|i| record(i, now - 40 * day)).collect();
-        store.ingest("a", 1, 1, &mut old).unwrap_or_else(|e| panic!("{e}"));
+        store.ingest("a", 1, 1, &mut old, 0).unwrap_or_else(|e| panic!("{e}"));
         let mut recent: Vec<SessionRecord> = (100..3100).map(|i| record(i, now - day + i as i64)).collect();
-        store.ingest("a", 1, 2, &mut recent).unwrap_or_else(|e| panic!("{e}"));
+        store.ingest("a", 1, 2, &mut recent, 0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(store.apply_retention(30, u64::MAX).ok(), Some(10));
         assert_eq!(store.session_count().ok(), Some(3000));
         let deleted = store.apply_retention(30, 512 * 1024).unwrap_or_else(|e| panic!("{e}"));

@@ -64,4 +64,27 @@ impl Store {
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
+
+    /// The newest version's number, if any (cheap: to check a cache).
+    pub fn current_policy_version(&self) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .reader()
+            .query_row("SELECT MAX(version) FROM policies", [], |r| r.get::<_, Option<i64>>(0))?
+            .map(|v| v as u64))
+    }
+
+    /// Every version, oldest first, with the texts.
+    pub fn policy_history(&self) -> Result<Vec<PolicyVersion>, StoreError> {
+        let conn = self.reader();
+        let mut stmt = conn.prepare("SELECT version, hash, created_at, toml FROM policies ORDER BY version")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(PolicyVersion {
+                version: r.get::<_, i64>(0)? as u64,
+                hash: r.get(1)?,
+                created_at: r.get(2)?,
+                toml: Some(r.get(3)?),
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }

@@ -72,6 +72,66 @@ const MIGRATIONS: &[&str] = &[
         last_raised TEXT NOT NULL,
         record TEXT NOT NULL
     );",
+    // 2: endpoint telemetry and its join to sessions, blind-spot flags,
+    // gateway presence (for uptime over a period), tailed-file offsets.
+    "ALTER TABLE sessions ADD COLUMN community_id TEXT;
+    ALTER TABLE sessions ADD COLUMN ts_end_ns INTEGER;
+    ALTER TABLE sessions ADD COLUMN blind INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE sessions ADD COLUMN endpoint TEXT;
+    UPDATE sessions SET
+        community_id = json_extract(record, '$.community_id'),
+        ts_end_ns = CAST(round((julianday(ts_end) - 2440587.5) * 86400000.0) AS INTEGER) * 1000000,
+        blind = (CASE WHEN json_type(record, '$.tls') = 'object' AND json_extract(record, '$.tls.sni') IS NULL
+                      THEN 1 ELSE 0 END)
+              | (CASE WHEN json_extract(record, '$.tls.ech') THEN 2 ELSE 0 END)
+              | (CASE WHEN json_extract(record, '$.direction_inferred')
+                        OR EXISTS (SELECT 1 FROM json_each(record, '$.anomalies') WHERE value = 'midstream')
+                      THEN 4 ELSE 0 END)
+              | (CASE WHEN EXISTS (SELECT 1 FROM json_each(record, '$.anomalies')
+                                   WHERE value = 'reassembly_budget_exceeded') THEN 8 ELSE 0 END)
+              | (CASE WHEN EXISTS (SELECT 1 FROM json_each(record, '$.anomalies') WHERE value = 'not_inspected')
+                      THEN 16 ELSE 0 END);
+    CREATE INDEX sessions_by_tuple ON sessions(src_bin, src_port, dest_bin, dest_port, ts_ns);
+    CREATE INDEX sessions_by_community ON sessions(community_id, ts_ns);
+    CREATE INDEX sessions_by_dest_port ON sessions(dest_bin, dest_port, ts_ns);
+    CREATE TABLE endpoint_events (
+        id INTEGER PRIMARY KEY,
+        received_ns INTEGER NOT NULL,
+        ts_ns INTEGER NOT NULL,
+        host_ip TEXT NOT NULL,
+        host_bin BLOB NOT NULL,
+        src_port INTEGER,
+        dest_ip TEXT NOT NULL,
+        dest_bin BLOB NOT NULL,
+        dest_port INTEGER NOT NULL,
+        community_id TEXT,
+        host_name TEXT,
+        process TEXT,
+        pid INTEGER,
+        user TEXT,
+        source TEXT NOT NULL,
+        session_id INTEGER
+    );
+    CREATE UNIQUE INDEX endpoint_events_once ON endpoint_events(
+        host_bin, ifnull(src_port, -1), dest_bin, dest_port, ts_ns, source, ifnull(pid, -1), ifnull(process, ''));
+    CREATE INDEX endpoint_by_path ON endpoint_events(host_bin, dest_bin, dest_port, ts_ns);
+    CREATE INDEX endpoint_by_community ON endpoint_events(community_id, ts_ns);
+    CREATE INDEX endpoint_by_host ON endpoint_events(host_bin, ts_ns);
+    CREATE INDEX endpoint_by_time ON endpoint_events(ts_ns);
+    CREATE TABLE endpoint_files (
+        path TEXT PRIMARY KEY,
+        device INTEGER NOT NULL,
+        inode INTEGER NOT NULL,
+        offset INTEGER NOT NULL,
+        lines INTEGER NOT NULL
+    );
+    CREATE TABLE gateway_presence (
+        id INTEGER PRIMARY KEY,
+        gateway TEXT NOT NULL,
+        connected_ns INTEGER NOT NULL,
+        last_ns INTEGER NOT NULL
+    );
+    CREATE INDEX gateway_presence_by_time ON gateway_presence(last_ns);",
 ];
 
 /// The schema version this build writes.

@@ -1,13 +1,33 @@
 //! Storing session batches exactly once, and the `/sessions` query.
 
+use super::endpoint::{event_for_session, link, Joined, SessionKeys};
 use super::{now_ns, parse_ts_ns, Store, StoreError};
-use crate::addr;
+use crate::{addr, blind};
 use mailgate_protocol::SessionRecord;
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter};
 
 /// The most sessions one query returns.
 pub const MAX_LIMIT: usize = 10_000;
+
+/// The outcome of storing a batch of sessions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ingested {
+    /// False when the batch had been stored before (and nothing was stored now).
+    pub fresh: bool,
+    /// New sessions that matched stored endpoint events.
+    pub joined: Vec<Joined>,
+}
+
+/// A stored record as the API serves it: the record JSON, plus `endpoint`
+/// when the session was matched to endpoint telemetry.
+pub(crate) fn served(record: &str, endpoint: Option<&str>) -> Result<serde_json::Value, StoreError> {
+    let mut value: serde_json::Value = serde_json::from_str(record)?;
+    if let (Some(endpoint), Some(object)) = (endpoint, value.as_object_mut()) {
+        object.insert("endpoint".into(), serde_json::from_str(endpoint)?);
+    }
+    Ok(value)
+}
 
 /// Filters of `GET /api/v1/sessions` (all optional, combined with AND).
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -38,14 +58,17 @@ pub struct SessionQuery {
 impl Store {
     /// Stores one batch from `gateway` unless it was stored before
     /// (same gateway, dataplane instance and sequence number); returns
-    /// whether it was new. Every record gets `gateway` set.
+    /// whether it was new and the sessions that matched stored endpoint
+    /// events (`skew_ns` is the clock-skew tolerance). Every record gets
+    /// `gateway` set.
     pub fn ingest(
         &self,
         gateway: &str,
         instance: u64,
         seq: u64,
         records: &mut [SessionRecord],
-    ) -> Result<bool, StoreError> {
+        skew_ns: i64,
+    ) -> Result<Ingested, StoreError> {
         let mut conn = self.writer();
         let tx = conn.transaction()?;
         let fresh = tx.execute(
@@ -53,11 +76,14 @@ impl Store {
              ON CONFLICT DO NOTHING",
             params![gateway, instance as i64, seq as i64, records.len() as i64, now_ns()],
         )? == 1;
+        let mut joined = Vec::new();
         if fresh {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO sessions (gateway, ts, ts_ns, ts_end, flow_id, src_ip, src_bin, src_port, dest_ip,
-                 dest_bin, dest_port, mail_proto, action, rule, sni, helo, user, tls, bytes, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20)",
+                 dest_bin, dest_port, mail_proto, action, rule, sni, helo, user, tls, bytes, record,
+                 community_id, ts_end_ns, blind)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20,
+                 ?21, ?22, ?23)",
             )?;
             for record in records.iter_mut() {
                 record.gateway = Some(gateway.to_string());
@@ -68,17 +94,20 @@ impl Store {
                     .and_then(|s| s.user.as_ref())
                     .or_else(|| record.imap.as_ref().and_then(|m| m.user.as_ref()))
                     .or_else(|| record.pop3.as_ref().and_then(|m| m.user.as_ref()));
+                let ts_ns = parse_ts_ns(&record.ts).unwrap_or_else(now_ns);
+                let ts_end_ns = parse_ts_ns(&record.ts_end).unwrap_or(ts_ns);
+                let (src, dest) = (addr::key_of(&record.src_ip), addr::key_of(&record.dest_ip));
                 insert.execute(params![
                     gateway,
                     record.ts,
-                    parse_ts_ns(&record.ts).unwrap_or_else(now_ns),
+                    ts_ns,
                     record.ts_end,
                     record.flow_id as i64,
                     record.src_ip,
-                    addr::key_of(&record.src_ip).map(Vec::from),
+                    src.map(Vec::from),
                     record.src_port,
                     record.dest_ip,
-                    addr::key_of(&record.dest_ip).map(Vec::from),
+                    dest.map(Vec::from),
                     record.dest_port,
                     record.mail_proto.map(|p| p.as_str()),
                     record.verdict.action.as_str(),
@@ -89,11 +118,29 @@ impl Store {
                     record.tls.is_some(),
                     record.bytes_toserver.saturating_add(record.bytes_toclient) as i64,
                     json,
+                    record.community_id,
+                    ts_end_ns,
+                    blind::flags(record),
                 ])?;
+                let session_id = tx.last_insert_rowid();
+                let (Some(src), Some(dest)) = (src, dest) else { continue };
+                let keys = SessionKeys {
+                    src,
+                    src_port: record.src_port,
+                    dest,
+                    dest_port: record.dest_port,
+                    community_id: &record.community_id,
+                    ts_ns,
+                    ts_end_ns,
+                };
+                if let Some((event_id, endpoint)) = event_for_session(&tx, &keys, skew_ns)? {
+                    link(&tx, session_id, event_id, &endpoint)?;
+                    joined.push(Joined { session_id, record: record.clone(), endpoint, late: false });
+                }
             }
         }
         tx.commit()?;
-        Ok(fresh)
+        Ok(Ingested { fresh, joined })
     }
 
     /// Sessions matching `query`, newest first, as stored (the record JSON with `gateway`).
@@ -145,7 +192,7 @@ impl Store {
         if limit == 0 || limit > MAX_LIMIT {
             return Err(StoreError::BadQuery(format!("limit {limit}: expected 1 to {MAX_LIMIT}")));
         }
-        let mut sql = String::from("SELECT record FROM sessions");
+        let mut sql = String::from("SELECT record, endpoint FROM sessions");
         if !clauses.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&clauses.join(" AND "));
@@ -153,10 +200,12 @@ impl Store {
         sql.push_str(&format!(" ORDER BY ts_ns DESC, id DESC LIMIT {limit}"));
         let conn = self.reader();
         let mut stmt = conn.prepare(&sql)?;
-        let rows = stmt.query_map(params_from_iter(values), |r| r.get::<_, String>(0))?;
+        let rows =
+            stmt.query_map(params_from_iter(values), |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
         let mut out = Vec::new();
         for row in rows {
-            out.push(serde_json::from_str(&row?)?);
+            let (record, endpoint) = row?;
+            out.push(served(&record, endpoint.as_deref())?);
         }
         Ok(out)
     }

@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+pub mod fixtures;
+
 pub const TOKEN: &str = "test-token-0123456789abcdef";
 
 /// Polls `f` until it returns `Some`, or panics after `secs` seconds.
@@ -241,12 +243,21 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(config: ReporterConfig, ring: usize) -> Gateway {
+        let convert = |id: &Item| record(*id, epoch() + *id as i64);
+        Gateway::start_with(config, ring, convert, BTreeMap::from([("packets_rx".to_string(), 42)]))
+    }
+
+    /// A reporter whose workers hand over `convert(item)`, reporting `counters` as the dataplane's own.
+    pub fn start_with(
+        config: ReporterConfig,
+        ring: usize,
+        convert: impl FnMut(&Item) -> SessionRecord + Send + 'static,
+        counters: BTreeMap<String, u64>,
+    ) -> Gateway {
         let (sink, source) = session_ring::<Item>(ring);
         let mailbox = PolicyMailbox::new(Arc::new(mailgate_config::CompiledPolicy::embedded_default()));
         let worker = mailbox.reader();
-        let convert = |id: &Item| record(*id, epoch() + *id as i64);
-        let counters = || BTreeMap::from([("packets_rx".to_string(), 42)]);
-        let control = MailboxControl::new(Arc::clone(&mailbox), counters);
+        let control = MailboxControl::new(Arc::clone(&mailbox), move || counters.clone());
         let reporter = Reporter::spawn(config, vec![source], convert, control).unwrap_or_else(|e| panic!("{e}"));
         Gateway { sink, reporter: Some(reporter), mailbox, worker }
     }
