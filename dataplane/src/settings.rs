@@ -32,6 +32,9 @@ pub struct RuntimeConfig {
     pub stats_interval_s: u64,
     /// Milliseconds between worker ticks (idle expiry, counters).
     pub tick_ms: u64,
+    /// Clear every capability of the appliance's threads once DPDK is up
+    /// (see `runtime::privileges`).
+    pub drop_privileges: bool,
     /// Sessions each worker's ring to the reporter holds; a full ring counts
     /// what it cannot take instead of waiting.
     pub ring_capacity: usize,
@@ -72,6 +75,7 @@ impl Default for RuntimeConfig {
             burst: 32,
             stats_interval_s: 5,
             tick_ms: 1,
+            drop_privileges: true,
             ring_capacity: 4096,
             engine: EngineConfig::default(),
             report: None,

@@ -11,6 +11,7 @@
 
 mod error;
 pub mod plan;
+pub mod privileges;
 pub mod reload;
 mod signals;
 pub mod sink;
@@ -177,10 +178,13 @@ where
         jobs.push((wp.lcore, wp.pairs.clone(), worker, io, flows_at_stop));
     }
 
+    // Ports are up and memory is mapped: nothing from here on needs privileges.
+    privileges::drop_or_warn(cfg.drop_privileges, "main lcore");
     ready()?;
     let signals = Signals::install().map_err(|e| RunError::Failed(format!("cannot install signal handlers: {e}")))?;
     let clock = eal.clock();
     let tick_ns = cfg.tick_ms.saturating_mul(1_000_000);
+    let drop_privileges = cfg.drop_privileges;
     let stop = AtomicBool::new(false);
     let monitor = Monitor { opts, signals: &signals, ports: &ports, port_views: &port_views, workers: &views };
 
@@ -193,7 +197,10 @@ where
             for (lcore, pairs, worker, io, flows_at_stop) in jobs {
                 let stop = &stop;
                 scope
-                    .launch(lcore, move || worker_loop(worker, io, &pairs, clock, tick_ns, stop, &flows_at_stop))
+                    .launch(lcore, move || {
+                        privileges::drop_or_warn(drop_privileges, "worker");
+                        worker_loop(worker, io, &pairs, clock, tick_ns, stop, &flows_at_stop)
+                    })
                     .map_err(|e| RunError::Failed(e.to_string()))?;
             }
             let reason = monitor.until_stop(started);
