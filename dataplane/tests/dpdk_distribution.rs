@@ -14,85 +14,11 @@
 mod dpdk_common;
 
 use dpdk_common::frames::tcp4;
+use dpdk_common::wires::{tools_missing, Wires};
 use dpdk_common::*;
-use std::process::Command;
 use std::time::Duration;
 
 const FLOWS: u32 = 6;
-
-/// Two namespaces, each holding one end of a veth pair whose other end is
-/// in the root namespace for DPDK; removed on drop (and before creation, in
-/// case a killed run left them).
-struct Wires {
-    tag: String,
-}
-
-/// Runs a command quietly; true if it succeeded.
-fn sh(args: &[&str]) -> bool {
-    Command::new(args[0]).args(&args[1..]).output().map(|o| o.status.success()).unwrap_or(false)
-}
-
-fn must(args: &[&str]) {
-    assert!(sh(args), "command failed: {}", args.join(" "));
-}
-
-impl Wires {
-    fn new() -> Wires {
-        let w = Wires { tag: format!("mgd{}", std::process::id() % 100_000) };
-        w.remove();
-        for side in ["i", "o"] {
-            let (ns, inner, outer) = (w.ns(side), w.inner(side), w.outer(side));
-            must(&["ip", "netns", "add", &ns]);
-            must(&["ip", "link", "add", &inner, "type", "veth", "peer", "name", &outer]);
-            must(&["ip", "link", "set", &inner, "netns", &ns]);
-            // No IPv6: the kernel would send router/neighbour solicitations.
-            must(&["ip", "netns", "exec", &ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"]);
-            must(&["sysctl", "-qw", &format!("net.ipv6.conf.{outer}.disable_ipv6=1")]);
-            must(&["ip", "-n", &ns, "link", "set", &inner, "up"]);
-            must(&["ip", "link", "set", &outer, "up"]);
-            let offloads = ["tx", "off", "rx", "off", "gso", "off", "tso", "off", "gro", "off"];
-            let mut inner_cmd = vec!["ip", "netns", "exec", &ns, "ethtool", "-K", &inner];
-            inner_cmd.extend(offloads);
-            must(&inner_cmd);
-            let mut outer_cmd = vec!["ethtool", "-K", &outer];
-            outer_cmd.extend(offloads);
-            must(&outer_cmd);
-        }
-        w
-    }
-    fn ns(&self, side: &str) -> String {
-        format!("{}-{side}", self.tag)
-    }
-    fn inner(&self, side: &str) -> String {
-        format!("{}{side}0", self.tag)
-    }
-    fn outer(&self, side: &str) -> String {
-        format!("{}{side}1", self.tag)
-    }
-    fn remove(&self) {
-        for side in ["i", "o"] {
-            sh(&["ip", "netns", "del", &self.ns(side)]);
-            sh(&["ip", "link", "del", &self.outer(side)]);
-        }
-    }
-    /// Sends the frames of `pcap` into the veth end in namespace `side`.
-    fn inject(&self, side: &str, pcap: &std::path::Path) {
-        let ns = self.ns(side);
-        let dev = self.inner(side);
-        let file = pcap.display().to_string();
-        must(&["ip", "netns", "exec", &ns, "tcpreplay", "-q", "-p", "5000", "-i", &dev, &file]);
-    }
-}
-
-impl Drop for Wires {
-    fn drop(&mut self) {
-        self.remove();
-    }
-}
-
-fn tools_missing() -> Option<&'static str> {
-    ["ip", "ethtool", "tcpreplay"].into_iter().find(|t| !sh(&["sh", "-c", &format!("command -v {t} >/dev/null")]))
-}
 
 #[test]
 fn both_directions_of_each_flow_reach_the_same_worker() {

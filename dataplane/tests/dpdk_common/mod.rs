@@ -151,6 +151,8 @@ pub fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
 }
 
 /// Frame builders (addresses from the documentation ranges only).
+pub mod wires;
+
 pub mod frames {
     /// MAC of the inside host.
     pub const MAC_IN: [u8; 6] = [0x02, 0, 0x5e, 0, 0, 0x01];
