@@ -7,7 +7,8 @@
 //! of what the appliance received, `mailgatectl sessions`, the appliance's
 //! counters, and that no output holds a password.
 //!
-//! Needs root and a `mailgate-dataplane` built with DPDK; otherwise it
+//! Needs root, a `mailgate-dataplane` built with DPDK, `mailgate-control`
+//! and `mailgatectl` (`cargo test --workspace` builds them); otherwise it
 //! prints "SKIPPED: …" and passes. docs/e2e.md describes the topology and
 //! the scenarios.
 
@@ -19,11 +20,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The whole run may take this long (it takes about a minute).
-const RUN_TIMEOUT: Duration = Duration::from_secs(600);
+/// The whole run may take this long (it takes about a minute, after
+/// waiting for another run of the same topology to finish).
+const RUN_TIMEOUT: Duration = Duration::from_secs(900);
 /// Namespace and veth names of this test (scripts/e2e/lib.sh `MG_TOPO`),
 /// apart from the demo's and a manual run's.
-const TOPOLOGY: &str = "mgtest";
+const TOPOLOGY: &str = "mge2et";
 
 /// Why the test cannot run here, if it cannot.
 fn skip_reason(dataplane: &Path) -> Option<String> {
@@ -33,6 +35,12 @@ fn skip_reason(dataplane: &Path) -> Option<String> {
     }
     if !dataplane.exists() {
         return Some(format!("{} is not built", dataplane.display()));
+    }
+    for name in ["mailgate-control", "mailgatectl"] {
+        let bin = dataplane.with_file_name(name);
+        if !bin.exists() {
+            return Some(format!("{} is not built", bin.display()));
+        }
     }
     let run_help = Command::new(dataplane).args(["run", "--help"]).output();
     if !run_help.is_ok_and(|o| o.status.success()) {

@@ -34,6 +34,8 @@ IF_OUT_ROOT=${TOPO}o1   # its peer in the root namespace (DPDK port 1, outside)
 # directory for the same reason.
 STATE_DIR=/run/mailgate-e2e/$TOPO
 PID_DIR=$STATE_DIR/pids
+# Held by scripts/e2e/run.sh for its whole run (one run at a time).
+E2E_LOCK=/run/mailgate-e2e.lock
 
 log() { printf '[%s %s] %s\n' "$TOPO" "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -57,7 +59,8 @@ start_bg() {
   local name=$1 logfile=$2
   shift 2
   mkdir -p "$PID_DIR"
-  "$@" >"$logfile" 2>&1 </dev/null &
+  # fd 9 is run.sh's lock (E2E_LOCK): a daemon must not hold it after run.sh dies.
+  "$@" >"$logfile" 2>&1 </dev/null 9>&- &
   local pid=$!
   echo "$pid $(proc_start_time "$pid")" >"$PID_DIR/$name"
 }

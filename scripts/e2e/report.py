@@ -115,7 +115,7 @@ def run_report(out):
             if not os.path.exists(client):
                 continue
             lines.append(f"    {scenario:<18} {steps_line(client)}")
-            for r in read_records(os.path.join(mdir, scenario, RECORDS)):
+            for r in sorted(read_records(os.path.join(mdir, scenario, RECORDS)), key=lambda r: r["ts"]):
                 if r.get("mail_proto") or r["verdict"]["action"] != "pass":
                     lines.append(f"      {session_line(r)}")
             with open(client, encoding="utf-8") as f:
@@ -126,17 +126,19 @@ def run_report(out):
             lines.append("  throughput through the appliance (10 MB download): " + ", ".join(throughput))
     first = run["modes"][0]
     control = os.path.join(out, "control")
+    bins = run.get("bin_dir", ".")
     lines += [
         "",
         "look further:",
-        f"  mailgate-control serve --config {control}/control.toml &      # serve the run's store again, then:",
-        f"  mailgatectl --server $(cat {control}/url) --token-file {control}/token sessions --action reset",
-        f"  cat {out}/{first}/mailgatectl-sessions.txt                    # every session, as mailgatectl lists it",
-        f"  jq . {out}/{first}/<scenario>/{RECORDS}   # the records, from the API",
-        f"  jq . {out}/{first}/<scenario>/client.json        # what each client saw",
-        f"  mailgate-dataplane inspect {out}/{first}/mailbox_login/capture.pcap --config {out}/policy-{first}.toml",
+        f"  cat {out}/{first}/mailgatectl-sessions.txt        # every session, as mailgatectl listed it",
+        "  # serve the run's SQLite store again, and ask it:",
+        f"  {bins}/mailgate-control serve --config {control}/control.toml &",
+        f"  {bins}/mailgatectl --server $(cat {control}/url) --token-file {control}/token sessions --action reset",
+        f"  jq . {out}/{first}/mailbox_login/{RECORDS}        # the records, from the API",
+        f"  jq . {out}/{first}/mailbox_login/client.json      # what each client saw",
+        f"  {bins}/mailgate-dataplane inspect {out}/{first}/bad_sni/capture.pcap --config {out}/policy-{first}.toml",
         f"  tshark -r {out}/{first}/bad_sni/capture.pcap -Y 'smtp || tls.handshake.type == 1'",
-        f"  jq . {control}/eve.json | head -40                            # EVE JSON for a SIEM",
+        f"  head -3 {control}/eve.json                          # EVE JSON for a SIEM",
     ]
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@
 #   --down           stop what a --keep run left, remove the topology
 #
 # Results in DIR:
-#   run.json                      marker, modes, scenarios, topology names
+#   run.json                      marker, modes, scenarios, topology, bin_dir
 #   policy-<mode>.toml            the policy each mode ran
 #   <mode>/summary.json           `run --summary-json` of that mode
 #   <mode>/appliance.log          its stderr
@@ -35,7 +35,8 @@
 #   logs/                         the peers' logs
 #
 # Exit status: 0 done, 77 a tool is missing and cannot be installed, else
-# failed (the message says where).
+# failed (the message says where). Runs take turns: a second one waits
+# for the first.
 #
 # Everything started is stopped by PID, and the namespaces are removed, on
 # success, on failure and on SIGINT/SIGTERM; leftovers of a killed run are
@@ -74,8 +75,11 @@ while [ $# -gt 0 ]; do
     --bin-dir) BIN_DIR=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     --down)
+      exec 9>"$E2E_LOCK"
+      flock -w 600 9 || die "another end-to-end run holds $E2E_LOCK"
       remove_leftovers
-      rm -rf "$STATE_DIR"
+      rm -rf "$STATE_DIR" "/run/mailgate-e2e-$TOPO-control.sock"
+      rmdir "${STATE_DIR%/*}" 2>/dev/null || true
       exit 0
       ;;
     *) echo "usage: see the header of $0" >&2; exit 2 ;;
@@ -83,6 +87,14 @@ while [ $# -gt 0 ]; do
 done
 [ "$(id -u)" = 0 ] || die "run as root (network namespaces, DPDK)"
 [ -n "$OUT" ] || die "--out DIR is required"
+# One run at a time on this host: a second run of the same topology would
+# tear down the first's namespaces as leftovers, and two appliances would
+# share the busy-polled cores. The lock goes with the process, killed or not.
+exec 9>"$E2E_LOCK"
+if ! flock -n 9; then
+  log "another end-to-end run is under way; waiting for it (up to 10 minutes)"
+  flock -w 600 9 || die "another end-to-end run still holds $E2E_LOCK"
+fi
 if [ -e "$OUT" ] && [ -n "$(ls -A "$OUT")" ]; then die "--out $OUT is not empty"; fi
 for m in ${MODES//,/ }; do
   case $m in block | monitor) ;; *) die "--modes: $m is neither block nor monitor" ;; esac
@@ -132,7 +144,8 @@ cleanup() {
     cp "$WORK"/log/* "$OUT/logs/" 2>/dev/null || true
   fi
   netns_down
-  rm -rf "$WORK_DIR" "$STATE_DIR"
+  rm -rf "$WORK_DIR" "$STATE_DIR" "${CONTROL_SOCKET:-}"
+  rmdir "${STATE_DIR%/*}" 2>/dev/null || true
   [ "$status" = 0 ] || log "failed (status $status); results so far in $OUT"
   exit "$status"
 }
@@ -150,11 +163,11 @@ control_start
 log "control plane up: $CONTROL_URL, store $CONTROL_DIR/control.db"
 
 MARKER=$(date +%s)-$$
-python3 - "$OUT/run.json" "$MARKER" "$MODES" "$SCENARIOS" "$TOPO" <<'EOF'
+python3 - "$OUT/run.json" "$MARKER" "$MODES" "$SCENARIOS" "$TOPO" "$(cd "$BIN_DIR" && pwd)" <<'EOF'
 import json, sys
-out, marker, modes, scenarios, topo = sys.argv[1:]
+out, marker, modes, scenarios, topo, bin_dir = sys.argv[1:]
 json.dump({"marker": marker, "modes": modes.split(","), "scenarios": scenarios.split(","),
-           "topology": topo}, open(out, "w"), indent=1)
+           "topology": topo, "bin_dir": bin_dir}, open(out, "w"), indent=1)
 EOF
 
 now_rfc3339() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
