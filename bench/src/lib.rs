@@ -13,6 +13,8 @@
 //!   client (optionally with the X25519MLKEM768 key share, which makes the
 //!   hello longer than one segment); [`records`] the TLS records around it.
 //! - [`pcap::Writer`] writes classic pcap.
+//! - [`run`] is the benchmark suite (`mailgate-bench run`, results in
+//!   `bench/RESULTS.md`); [`send`] the DPDK sender of its latency figure.
 //!
 //! # Crafting a capture
 //!
@@ -56,5 +58,7 @@ pub mod mix;
 pub mod pcap;
 pub mod profile;
 pub mod records;
+pub mod run;
+pub mod send;
 pub mod synth;
 pub mod truth;

@@ -1,4 +1,5 @@
-//! `mailgate-bench`: the traffic generator (`gen`).
+//! `mailgate-bench`: the traffic generator (`gen`), the benchmark suite
+//! (`run`) and the DPDK latency sender (`send`).
 
 use std::fs::File;
 use std::io::BufWriter;
@@ -10,6 +11,11 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use mailgate_bench::gen::{generate, GenConfig};
 use mailgate_bench::mix::Mix;
 use mailgate_bench::pcap;
+use mailgate_bench::run::{self, RunConfig, Stage, Tools};
+
+// Counts heap allocations, for the pipeline benchmark's allocations per packet.
+#[global_allocator]
+static GLOBAL: &stats_alloc::StatsAlloc<std::alloc::System> = run::counting::COUNTING_ALLOCATOR;
 
 #[derive(Parser)]
 #[command(name = "mailgate-bench", version, about = "Traffic generation and benchmarks for mailgate")]
@@ -22,6 +28,70 @@ struct Cli {
 enum Command {
     /// Write a deterministic capture and its ground truth.
     Gen(GenArgs),
+    /// Run the benchmark suite: results.json, mpps.svg and a Markdown table.
+    Run(RunArgs),
+    /// Replay a capture into two DPDK ports at a fixed rate and measure what
+    /// comes back (latency through the appliance). EAL arguments after `--`.
+    #[cfg(feature = "dpdk")]
+    Send(SendArgs),
+}
+
+#[derive(clap::Args)]
+struct RunArgs {
+    /// Small captures and short runs: checks the suite works, not figures to publish.
+    #[arg(long)]
+    quick: bool,
+    /// Run only these stages (comma-separated) [default: all].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    only: Vec<Stage>,
+    /// Measure only these mixes (comma-separated) [default: all three].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    mixes: Vec<Mix>,
+    /// Where results.json and mpps.svg go [default: bench/results, or bench/out/results-quick with --quick].
+    #[arg(long, value_name = "DIR")]
+    out_dir: Option<PathBuf>,
+    /// Where the generated captures and the tools' logs go.
+    #[arg(long, value_name = "DIR", default_value = "bench/out/run")]
+    work_dir: PathBuf,
+    /// The release mailgate-dataplane binary [default: next to this one].
+    #[arg(long, value_name = "PATH")]
+    dataplane: Option<PathBuf>,
+    /// dpdk-testpmd.
+    #[arg(long, value_name = "PATH", default_value = "dpdk-testpmd")]
+    testpmd: PathBuf,
+    /// ndpiReader.
+    #[arg(long, value_name = "PATH", default_value = "ndpiReader")]
+    ndpi_reader: PathBuf,
+}
+
+#[cfg(feature = "dpdk")]
+#[derive(clap::Args)]
+struct SendArgs {
+    /// The capture to replay, looped (each loop's sessions made new).
+    #[arg(long, value_name = "FILE.pcap")]
+    capture: PathBuf,
+    /// Frames per second to offer.
+    #[arg(long, value_name = "PPS")]
+    rate: u64,
+    /// Seconds to send for.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    duration: f64,
+    /// DPDK port cabled to the appliance's inside port (client frames leave here).
+    #[arg(long, value_name = "PORT", default_value = "0")]
+    inside_port: u16,
+    /// DPDK port cabled to the appliance's outside port (server frames leave here).
+    #[arg(long, value_name = "PORT", default_value = "1")]
+    outside_port: u16,
+    /// Also write the report as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Seconds to keep the ports open, idle, after the report is written
+    /// (stop a memif peer appliance in that time: see the README).
+    #[arg(long, value_name = "SECS", default_value = "0")]
+    linger: f64,
+    /// EAL arguments (`--vdev net_memif0,role=client,socket=… -l 0 --file-prefix …`).
+    #[arg(last = true, value_name = "EAL-ARGS")]
+    eal_args: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -49,7 +119,48 @@ const PROGRESS_MIN_FLOWS: u64 = 10_000;
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Gen(args) => gen(args),
+        Command::Run(args) => run_suite(args),
+        #[cfg(feature = "dpdk")]
+        Command::Send(args) => send(args),
     }
+}
+
+fn run_suite(args: RunArgs) -> anyhow::Result<()> {
+    let me = std::env::current_exe().context("locating this binary")?;
+    let dataplane = args.dataplane.unwrap_or_else(|| me.with_file_name("mailgate-dataplane"));
+    let default_out = if args.quick { "bench/out/results-quick" } else { "bench/results" };
+    let config = RunConfig {
+        quick: args.quick,
+        stages: if args.only.is_empty() { <Stage as clap::ValueEnum>::value_variants().to_vec() } else { args.only },
+        mixes: args.mixes,
+        out_dir: args.out_dir.unwrap_or_else(|| PathBuf::from(default_out)),
+        work_dir: args.work_dir,
+        tools: Tools { dataplane, testpmd: args.testpmd, ndpi_reader: args.ndpi_reader, sender: me },
+    };
+    let results = run::run(&config)?;
+    print!("{}", run::report::markdown(&results));
+    eprintln!("mailgate-bench: results in {}", config.out_dir.display());
+    if results.any_failed() {
+        anyhow::bail!("a stage failed (see results.json)");
+    }
+    Ok(())
+}
+
+#[cfg(feature = "dpdk")]
+fn send(args: SendArgs) -> anyhow::Result<()> {
+    let config = mailgate_bench::send::SendConfig {
+        capture: args.capture,
+        rate: args.rate,
+        duration_s: args.duration,
+        inside_port: args.inside_port,
+        outside_port: args.outside_port,
+        eal_args: args.eal_args,
+        json: args.json,
+        linger: std::time::Duration::try_from_secs_f64(args.linger).context("--linger")?,
+    };
+    let report = mailgate_bench::send::send(&config)?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
 }
 
 fn gen(args: GenArgs) -> anyhow::Result<()> {

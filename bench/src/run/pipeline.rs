@@ -1,0 +1,218 @@
+//! The whole engine in memory on one core: `Worker::poll_once` over a
+//! `MemIo` port that loops a generated capture, i.e. decode → flow table →
+//! reassembly → inspection → verdict → forward, with the idle-expiry tick
+//! the live workers run, and finished sessions counted by a sink (records
+//! are built off the hot path, by the reporter, in the live appliance).
+//!
+//! # Making every loop's sessions new
+//!
+//! A looped capture repeats its flows with the same initial sequence
+//! numbers, which the engine would take for retransmissions of flows it
+//! already closed. So the engine's clock is the capture's own time plus an
+//! offset that grows by the capture's span plus 700 s per loop, and a tick
+//! at the end of each loop, 700 s after its last frame (past every idle
+//! timeout), finishes every flow of the loop: each loop creates, inspects
+//! and finishes every session anew, and that final tick is measured too.
+//! Within a loop the clock advances with the capture (one reading per
+//! 32-frame burst) and the tick runs every 4096 frames, as in `inspect`.
+//! The capture is cut to a whole number of bursts so that a burst never
+//! straddles two loops.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, FinishedSession, SessionSink};
+use mailgate_dataplane::io::mem::{MemFrame, MemIo};
+use mailgate_dataplane::io::BURST;
+use mailgate_dataplane::verdict::{load_policy, Verdicts};
+use mailgate_dataplane::worker::{PortPair, Worker};
+
+use super::captures::{self, Capture, TimedFrame};
+use super::counting;
+use crate::mix::Mix;
+
+/// Frames between two ticks (as `inspect` does).
+const TICK_EVERY: usize = 4096;
+/// Clock jump at the end of a loop: past every idle timeout (600 s at most).
+const LOOP_GAP_NS: u64 = 700 * 1_000_000_000;
+/// Loops run before measuring (tables, caches and branch predictors warm).
+const WARM_UP_LOOPS: u32 = 2;
+
+/// Counts finished sessions; keeps nothing.
+#[derive(Debug, Default)]
+pub struct CountingSink {
+    /// Sessions emitted.
+    pub sessions: u64,
+}
+
+impl SessionSink for CountingSink {
+    fn emit(&mut self, _session: &FinishedSession) {
+        self.sessions += 1;
+    }
+}
+
+/// A worker, its looping in-memory port and the clock that keeps every
+/// loop's sessions new.
+pub struct Pipeline {
+    worker: Worker<CountingSink>,
+    io: MemIo,
+    /// Capture time of the first frame of each burst.
+    burst_ts: Vec<u64>,
+    span_ns: u64,
+    offset_ns: u64,
+    frames: usize,
+}
+
+/// What one or more loops did.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LoopStats {
+    /// Frames processed.
+    pub frames: u64,
+    /// Frames the worker forwarded.
+    pub forwarded: u64,
+}
+
+impl Pipeline {
+    /// A pipeline over `frames` with the embedded default policy (monitor
+    /// mode) and `config`'s table sizes.
+    pub fn new(frames: &[TimedFrame], config: &EngineConfig) -> anyhow::Result<Pipeline> {
+        let whole = frames.len() - frames.len() % BURST;
+        anyhow::ensure!(whole > 0, "the capture has fewer than {BURST} frames");
+        let frames = frames.get(..whole).unwrap_or_default();
+        let burst_ts = frames.iter().step_by(BURST).map(|f| f.ts_ns).collect();
+        let first = frames.first().map_or(0, |f| f.ts_ns);
+        let last = frames.last().map_or(0, |f| f.ts_ns);
+        let input: Vec<MemFrame> = frames.iter().map(|f| MemFrame::new(Arc::clone(&f.data), None)).collect();
+        let policy = load_policy(None)?;
+        let worker = Worker::new(Engine::new(config, Verdicts::new(policy)), CountingSink::default());
+        Ok(Pipeline {
+            worker,
+            io: MemIo::new(vec![input, Vec::new()], true, false),
+            burst_ts,
+            span_ns: last.saturating_sub(first),
+            offset_ns: 0,
+            frames: whole,
+        })
+    }
+
+    /// Frames per loop.
+    pub fn frames_per_loop(&self) -> usize {
+        self.frames
+    }
+
+    /// The engine's counters.
+    pub fn engine_stats(&self) -> EngineStats {
+        self.worker.engine.stats()
+    }
+
+    /// One pass over the capture, ending with the tick that finishes its flows.
+    pub fn run_loop(&mut self) -> LoopStats {
+        let pairs = [PortPair { inside: 0, outside: 1 }];
+        let tx_before = self.io.tx_count.get(1).copied().unwrap_or(0);
+        let mut since_tick = 0;
+        let mut frames = 0u64;
+        let mut now = self.offset_ns;
+        for &ts in &self.burst_ts {
+            now = ts + self.offset_ns;
+            let got = self.worker.poll_once(&mut self.io, &pairs, now);
+            frames += got as u64;
+            since_tick += got;
+            if since_tick >= TICK_EVERY {
+                self.worker.tick(now);
+                since_tick = 0;
+            }
+        }
+        self.worker.tick(now + LOOP_GAP_NS);
+        self.offset_ns += self.span_ns + LOOP_GAP_NS;
+        let forwarded = self.io.tx_count.get(1).copied().unwrap_or(0) - tx_before;
+        LoopStats { frames, forwarded }
+    }
+}
+
+/// The figures of one mix.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct PipelineResult {
+    /// The mix.
+    pub mix: Mix,
+    /// Frames per loop of the capture.
+    pub frames_per_loop: usize,
+    /// Loops measured (after the warm-up).
+    pub loops: u32,
+    /// Frames processed while measuring.
+    pub packets: u64,
+    /// Wall-clock seconds measured.
+    pub seconds: f64,
+    /// Million packets per second.
+    pub mpps: f64,
+    /// Nanoseconds per packet.
+    pub ns_per_packet: f64,
+    /// Sessions created (and finished) per second.
+    pub new_sessions_per_s: f64,
+    /// Mail sessions finished per second.
+    pub new_mail_sessions_per_s: f64,
+    /// Heap allocations while measuring (`None`: this process does not count).
+    pub allocations: Option<u64>,
+    /// Heap allocations per packet while measuring.
+    pub allocations_per_packet: Option<f64>,
+    /// Flows created per loop.
+    pub flows_per_loop: u64,
+    /// Mail sessions per loop.
+    pub mail_sessions_per_loop: u64,
+    /// Sessions not inspected for lack of a pool slot, while measuring.
+    pub sessions_not_inspected: u64,
+    /// Flows evicted for room, while measuring.
+    pub flows_evicted: u64,
+    /// Frames forwarded while measuring (all of them in monitor mode).
+    pub forwarded: u64,
+}
+
+/// Measures one capture for about `budget` (at least three loops).
+pub fn measure(capture: &Capture, budget: Duration) -> anyhow::Result<PipelineResult> {
+    let frames = captures::load(&capture.path)?;
+    let mut pipeline = Pipeline::new(&frames, &EngineConfig::default())?;
+    drop(frames);
+    for _ in 0..WARM_UP_LOOPS {
+        pipeline.run_loop();
+    }
+    let counting = counting::active();
+    let before = pipeline.engine_stats();
+    let allocations_before = counting::allocations();
+    let started = Instant::now();
+    let mut loops = 0u32;
+    let mut total = LoopStats::default();
+    while loops < 3 || started.elapsed() < budget {
+        let l = pipeline.run_loop();
+        total.frames += l.frames;
+        total.forwarded += l.forwarded;
+        loops += 1;
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let allocations = counting.then(|| counting::allocations() - allocations_before);
+    let after = pipeline.engine_stats();
+    let sessions = after.sessions_finished - before.sessions_finished;
+    let mail = after.mail_sessions - before.mail_sessions;
+    let packets = total.frames;
+    Ok(PipelineResult {
+        mix: capture.mix,
+        frames_per_loop: pipeline.frames_per_loop(),
+        loops,
+        packets,
+        seconds,
+        mpps: packets as f64 / seconds / 1e6,
+        ns_per_packet: seconds * 1e9 / packets.max(1) as f64,
+        new_sessions_per_s: sessions as f64 / seconds,
+        new_mail_sessions_per_s: mail as f64 / seconds,
+        allocations,
+        allocations_per_packet: allocations.map(|a| a as f64 / packets.max(1) as f64),
+        flows_per_loop: (after.flows_created - before.flows_created) / u64::from(loops),
+        mail_sessions_per_loop: mail / u64::from(loops),
+        sessions_not_inspected: after.sessions_not_inspected - before.sessions_not_inspected,
+        flows_evicted: after.flows_evicted - before.flows_evicted,
+        forwarded: total.forwarded,
+    })
+}
+
+/// Measures every capture, one after the other.
+pub fn measure_all(captures: &[Capture], budget: Duration) -> anyhow::Result<Vec<PipelineResult>> {
+    captures.iter().map(|c| measure(c, budget)).collect()
+}
