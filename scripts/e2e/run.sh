@@ -11,7 +11,8 @@
 #   --modes          policy modes to run, in order (default block,monitor)
 #   --scenarios      comma-separated, from clients.py (default: all, in order)
 #   --bin-dir        where mailgate-dataplane, mailgate-control and
-#                    mailgatectl are (default target/release, else target/debug)
+#                    mailgatectl are (default target/release, else
+#                    target/debug); the run uses copies taken at its start
 #   --keep           leave the topology and the peers up at the end (the
 #                    work directory is printed); stop them with
 #                    `scripts/e2e/run.sh --down`
@@ -104,9 +105,7 @@ if [ -z "$BIN_DIR" ]; then
     [ -x "$BIN_DIR/mailgate-dataplane" ] && break
   done
 fi
-DATAPLANE=$BIN_DIR/mailgate-dataplane
-[ -x "$DATAPLANE" ] || die "no $DATAPLANE: build it first (cargo build --release -p mailgate-dataplane)"
-"$DATAPLANE" run --help >/dev/null 2>&1 || die "$DATAPLANE was built without DPDK (no 'run')"
+[ -x "$BIN_DIR/mailgate-dataplane" ] || die "no $BIN_DIR/mailgate-dataplane: build it first (cargo build -p mailgate-dataplane)"
 # The peers and clients are Debian packages: scripts/setup.sh installs
 # what is missing. Exit status 77 (skip) when they cannot be had.
 TOOLS=(ip ethtool tcpdump mergecap ss ping postfix dovecot swaks curl openssl python3)
@@ -130,6 +129,15 @@ remove_leftovers
 WORK_DIR=$(mktemp -d /tmp/mailgate-e2e.XXXXXX)
 mkdir -p "$STATE_DIR"
 echo "$WORK_DIR" >"$STATE_DIR/work"
+# The run uses copies of the binaries: a build during the run (the target
+# directory is shared) must not swap them under it.
+mkdir -p "$WORK_DIR/bin"
+for b in mailgate-dataplane mailgate-control mailgatectl; do
+  [ -x "$BIN_DIR/$b" ] || die "no $BIN_DIR/$b: build it first (cargo build -p mailgate-dataplane -p mailgate-control)"
+  cp "$BIN_DIR/$b" "$WORK_DIR/bin/"
+done
+DATAPLANE=$WORK_DIR/bin/mailgate-dataplane
+"$DATAPLANE" run --help >/dev/null 2>&1 || die "$BIN_DIR/mailgate-dataplane was built without DPDK (no 'run')"
 
 cleanup() {
   local status=$?
@@ -158,7 +166,7 @@ log "topology up: $NS_IN ($IF_IN) <-> [$IF_IN_ROOT | mailgate | $IF_OUT_ROOT] <-
 peers_prepare "$WORK_DIR"
 peers_start
 log "peers up: postfix, dovecot, web in $NS_OUT"
-control_prepare "$OUT/control" "$BIN_DIR"
+control_prepare "$OUT/control" "$WORK_DIR/bin"
 control_start
 log "control plane up: $CONTROL_URL, store $CONTROL_DIR/control.db"
 
