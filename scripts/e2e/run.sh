@@ -152,7 +152,8 @@ cleanup() {
     cp "$WORK"/log/* "$OUT/logs/" 2>/dev/null || true
   fi
   netns_down
-  rm -rf "$WORK_DIR" "$STATE_DIR" "${CONTROL_SOCKET:-}"
+  # DPDK's runtime directory of the appliance's --file-prefix.
+  rm -rf "$WORK_DIR" "$STATE_DIR" "${CONTROL_SOCKET:-}" "/var/run/dpdk/mg-$TOPO"
   rmdir "${STATE_DIR%/*}" 2>/dev/null || true
   [ "$status" = 0 ] || log "failed (status $status); results so far in $OUT"
   exit "$status"
