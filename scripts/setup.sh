@@ -10,6 +10,7 @@ packages=(
   tshark tcpdump tcpreplay libndpi-bin
   iproute2 ethtool procps python3
   postfix dovecot-imapd dovecot-pop3d swaks libnet-ssleay-perl curl openssl iputils-ping
+  chromium chromium-driver
 )
 
 missing=()

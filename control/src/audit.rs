@@ -249,6 +249,7 @@ pub struct Inputs<'a> {
 /// Assembles the report.
 pub fn build(store: &Store, inputs: Inputs<'_>) -> Result<AuditReport, StoreError> {
     let Inputs { period, policy, coverage, gateways, now } = inputs;
+    let now_ns = i64::try_from(now.unix_timestamp_nanos()).unwrap_or(i64::MAX);
     let history = store.policy_history()?;
     let mut policy_history = Vec::new();
     for (i, v) in history.iter().enumerate() {
@@ -338,8 +339,14 @@ pub fn build(store: &Store, inputs: Inputs<'_>) -> Result<AuditReport, StoreErro
         .iter()
         .map(|g| {
             let lo = parse_ts_ns(&g.first_seen).unwrap_or(period.since).max(period.since);
-            let intervals: Vec<(i64, i64)> =
+            let mut intervals: Vec<(i64, i64)> =
                 presence.iter().filter(|(name, _, _)| *name == g.name).map(|(_, from, to)| (*from, *to)).collect();
+            // A connected gateway is there now: its open interval runs to the end of the period.
+            if g.connected {
+                if let Some(open) = intervals.iter_mut().max_by_key(|(from, _)| *from) {
+                    open.1 = open.1.max(period.until.min(now_ns));
+                }
+            }
             let span = period.until.saturating_sub(lo);
             GatewayUptime {
                 name: g.name.clone(),
@@ -354,7 +361,7 @@ pub fn build(store: &Store, inputs: Inputs<'_>) -> Result<AuditReport, StoreErro
         })
         .collect();
     Ok(AuditReport {
-        generated_at: format_ts_ns(i64::try_from(now.unix_timestamp_nanos()).unwrap_or(i64::MAX)),
+        generated_at: format_ts_ns(now_ns),
         since: format_ts_ns(period.since),
         until: format_ts_ns(period.until),
         policy: current,

@@ -61,13 +61,6 @@ impl Source {
             Source::Json => "json",
         }
     }
-
-    /// The source of a stored name.
-    pub fn from_name(name: &str) -> Option<Source> {
-        [Source::Sysmon, Source::OsquerySocketEvents, Source::OsqueryProcessOpenSockets, Source::Json]
-            .into_iter()
-            .find(|s| s.as_str() == name)
-    }
 }
 
 /// One outgoing TCP connection an endpoint reported.
@@ -279,12 +272,5 @@ mod tests {
         assert_eq!(parsed.errors[1], "line 4, item 1: expected a JSON object, found a number");
         assert!(parsed.errors[2].starts_with("line 4, item 2: unknown format: expected Sysmon Event ID 3"));
         assert_eq!(parsed.errors[3], "line 5: expected a JSON object, found a string");
-    }
-
-    #[test]
-    fn source_names_round_trip() {
-        for s in [Source::Sysmon, Source::OsquerySocketEvents, Source::OsqueryProcessOpenSockets, Source::Json] {
-            assert_eq!(Source::from_name(s.as_str()), Some(s));
-        }
     }
 }
