@@ -153,3 +153,38 @@ pub(crate) fn migrate(conn: &mut Connection) -> rusqlite::Result<Result<(), Stri
     }
     Ok(Ok(()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn migration_2_fills_the_new_columns_of_stored_sessions() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("old.db");
+        let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        conn.execute_batch(MIGRATIONS[0]).unwrap_or_else(|e| panic!("{e}"));
+        conn.pragma_update(None, "user_version", 1).unwrap_or_else(|e| panic!("{e}"));
+        let record = r#"{"community_id": "1:abc=", "direction_inferred": false, "anomalies": ["midstream", "not_inspected"],
+                         "tls": {"sni": null, "ech": true}}"#;
+        conn.execute(
+            "INSERT INTO sessions (gateway, ts, ts_ns, ts_end, flow_id, src_ip, src_port, dest_ip, dest_port, action,
+             tls, bytes, record) VALUES ('g', '2024-05-01T10:00:00Z', 1714557600000000000, '2024-05-01T10:00:02.5Z', 1,
+             '10.0.0.1', 1000, '192.0.2.25', 25, 'pass', 1, 0, ?1)",
+            [record],
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        drop(conn);
+        let store = crate::store::Store::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        drop(store);
+        let conn = Connection::open(&path).unwrap_or_else(|e| panic!("{e}"));
+        let (cid, end, blind): (String, i64, i64) = conn
+            .query_row("SELECT community_id, ts_end_ns, blind FROM sessions", [], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((cid.as_str(), end), ("1:abc=", 1_714_557_602_500_000_000));
+        use crate::blind::{ECH, MIDSTREAM, NOT_INSPECTED, TLS_WITHOUT_SNI};
+        assert_eq!(blind, TLS_WITHOUT_SNI | ECH | MIDSTREAM | NOT_INSPECTED);
+    }
+}
