@@ -46,7 +46,7 @@ fn start_control(dir: &Path) -> Control {
     std::fs::write(
         &config,
         format!(
-            "[api]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\n[storage]\ndb_path = \"{}\"\n[channel]\nunix_socket = \"{}\"\n",
+            "[api]\nlisten = \"127.0.0.1:{port}\"\ntoken_file = \"{}\"\n[storage]\ndb_path = \"{}\"\n[channel]\nunix_socket = \"{}\"\nstats_interval_secs = 1\n",
             token_file.display(),
             dir.join("control.db").display(),
             socket.display()
@@ -76,6 +76,23 @@ fn ctl(control: &Control, args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
+}
+
+/// `GET path` on the API with the bearer token; the JSON body.
+fn api_get(control: &Control, path: &str) -> Value {
+    use std::io::{Read, Write};
+    let token = std::fs::read_to_string(&control.token_file).unwrap();
+    let addr = control.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", token.trim())
+        .unwrap();
+    let mut response = String::new();
+    conn.read_to_string(&mut response).unwrap();
+    let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+    // The body may come chunked: take the JSON between the outermost brackets.
+    let start = body.find(['[', '{']).unwrap_or(0);
+    let end = body.rfind([']', '}']).map_or(body.len(), |e| e + 1);
+    serde_json::from_str(&body[start..end]).unwrap_or_else(|e| panic!("{e}: {response}"))
 }
 
 /// The sessions the API holds for `gateway`, newest first.
@@ -204,6 +221,11 @@ fn live_run_records_reach_the_api_with_the_same_verdicts() {
     assert_eq!(ws["verdict"]["decided_at"], "syn");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.0.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["rst_sent"], 1, "{summary}");
+    // The gateway's own counters reached the control plane.
+    let gateways = api_get(&control, "/api/v1/gateways");
+    let gw = gateways.as_array().unwrap().iter().find(|g| g["name"] == "gw-live").unwrap_or_else(|| panic!("{gateways}"));
+    let counters = gw.to_string();
+    assert!(counters.contains("packets_rx") && counters.contains("rst_sent"), "{gw}");
     // mailgatectl's table shows the blocked session with its rule.
     let table = String::from_utf8(ctl(&control, &["sessions"]).stdout).unwrap();
     assert!(table.contains("reset") && table.contains("defaults.unapproved_mail"), "{table}");

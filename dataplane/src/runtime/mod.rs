@@ -25,7 +25,8 @@ use crate::report::PolicyMailbox;
 use crate::engine::{Engine, SessionSink};
 use crate::io::dpdk::{self, DpdkIo, Eal, Mempool, Port, PortInfo, PortSetup, TscClock};
 use crate::io::BURST;
-use crate::worker::{PortPair, Worker};
+use crate::worker::{PortPair, Worker, WorkerCounters};
+use crossbeam_utils::CachePadded;
 use plan::{Distribution, Plan};
 use signals::Signals;
 use sink::Counted;
@@ -59,14 +60,15 @@ const TX_DRAIN: Duration = Duration::from_millis(50);
 /// Runs the appliance until `opts.duration` passes or SIGINT/SIGTERM, and
 /// returns the summary. `make_engine(i)` and `make_sink(i)` build worker
 /// `i`'s engine and session sink (the reporter's ring); `ready` runs once
-/// every worker's sink exists and before any worker starts (the reporter
-/// is started there, over the rings).
+/// every worker's sink exists and before any worker starts, with every
+/// worker's counters (the reporter is started there, over the rings, and
+/// reports those counters to the control plane).
 pub fn run<S, E, K, R>(opts: &RunOptions, mut make_engine: E, mut make_sink: K, ready: R) -> Result<Summary, RunError>
 where
     S: SessionSink + Send,
     E: FnMut(usize) -> Engine,
     K: FnMut(usize) -> S,
-    R: FnOnce() -> Result<(), RunError>,
+    R: FnOnce(Vec<Arc<CachePadded<WorkerCounters>>>) -> Result<(), RunError>,
 {
     let cfg = &opts.config;
     cfg.validate()
@@ -180,7 +182,7 @@ where
 
     // Ports are up and memory is mapped: nothing from here on needs privileges.
     privileges::drop_or_warn(cfg.drop_privileges, "main lcore");
-    ready()?;
+    ready(views.iter().map(|v| Arc::clone(&v.counters)).collect())?;
     let signals = Signals::install().map_err(|e| RunError::Failed(format!("cannot install signal handlers: {e}")))?;
     let clock = eal.clock();
     let tick_ns = cfg.tick_ms.saturating_mul(1_000_000);

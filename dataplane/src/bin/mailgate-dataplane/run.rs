@@ -10,6 +10,9 @@ use mailgate_dataplane::report::{
 };
 use mailgate_dataplane::runtime::{self, RunError, RunOptions, RuntimeConfig};
 use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
+use mailgate_dataplane::worker::WorkerCounters;
+use crossbeam_utils::CachePadded;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -101,11 +104,11 @@ pub fn run(args: RunArgs) -> u8 {
         }
         None => RunSink::Discard,
     };
-    let ready = || -> Result<(), RunError> {
+    let ready = |workers: Vec<Arc<CachePadded<WorkerCounters>>>| -> Result<(), RunError> {
         let Some(config) = report.clone() else { return Ok(()) };
         let names = Arc::clone(&mailbox);
         let convert = move |s: &FinishedSession| to_record(s, &names.policies());
-        let control = MailboxControl::new(Arc::clone(&mailbox), BTreeMap::new);
+        let control = MailboxControl::new(Arc::clone(&mailbox), move || dataplane_counters(&workers));
         let started = Reporter::spawn(config, sources.take(), convert, control)
             .map_err(|e| RunError::Failed(format!("cannot start the reporter: {e}")))?;
         *reporter.borrow_mut() = Some(started);
@@ -150,6 +153,23 @@ pub fn run(args: RunArgs) -> u8 {
             e.exit_code()
         }
     }
+}
+
+/// The dataplane's counters as the control plane shows them, summed over
+/// the workers. Packets the gateway lost (TX ring full, RST not sent) are
+/// named `*_discarded`; policy drops are deliberate and named as such.
+fn dataplane_counters(workers: &[Arc<CachePadded<WorkerCounters>>]) -> BTreeMap<String, u64> {
+    let sum = |f: fn(&WorkerCounters) -> &AtomicU64| workers.iter().map(|w| f(w).load(Ordering::Relaxed)).sum::<u64>();
+    BTreeMap::from([
+        ("packets_rx".to_string(), sum(|c| &c.packets_rx)),
+        ("packets_tx".to_string(), sum(|c| &c.packets_tx)),
+        ("bytes_rx".to_string(), sum(|c| &c.bytes_rx)),
+        ("packets_blocked_by_policy".to_string(), sum(|c| &c.packets_dropped_policy)),
+        ("rst_sent".to_string(), sum(|c| &c.rst_sent)),
+        ("packets_tx_full_discarded".to_string(), sum(|c| &c.tx_failed)),
+        ("rst_discarded".to_string(), sum(|c| &c.rst_failed)),
+        ("flows_active".to_string(), sum(|c| &c.flows_active)),
+    ])
 }
 
 /// The policy to start with: the one the control plane pushed last and the
