@@ -199,7 +199,12 @@ fn decode_ipv6<'a>(buf: &'a [u8], layout: Layout, l2: &'a [u8]) -> Decoded<'a> {
                     let Ok(frag) = Ipv6FragmentHeader::new_checked(ext.payload()) else {
                         return Decoded::Other;
                     };
-                    if (frag.more_frags() || frag.frag_offset() != 0) && !layout.encapsulated {
+                    if frag.more_frags() || frag.frag_offset() != 0 {
+                        // Inside a tunnel a fragment is not reassembled (as for
+                        // IPv4); its data is no TCP header either way.
+                        if layout.encapsulated {
+                            return Decoded::Other;
+                        }
                         return Decoded::Fragment(Fragment {
                             src,
                             dst,

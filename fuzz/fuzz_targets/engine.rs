@@ -1,0 +1,80 @@
+//! The whole engine: arbitrary frame sequences through `Engine::process`
+//! (decode, flow table and eviction, reassembly, detection, every parser,
+//! verdicts, RSTs), with idle expiry along the way and every finished
+//! session turned into its JSON record, as `inspect` does.
+//!
+//! Input: one option byte (bit 0: the block-mode policy in
+//! fuzz/policies/block.toml instead of the monitor-mode default; bit 1:
+//! keep inspecting blocked flows; bits 2–3: 64, 256, 1024 or 4096
+//! reassembly bytes per direction), then frames as `mailgate_fuzz::frames`
+//! reads them.
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+use mailgate_config::CompiledPolicy;
+use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, FrameAction, SessionSink};
+use mailgate_dataplane::record::to_record;
+use mailgate_dataplane::verdict::{PolicyHandle, Verdicts};
+use mailgate_fuzz::frames;
+use std::sync::{Arc, OnceLock};
+
+/// The two policies, compiled once per process.
+fn policies() -> &'static [PolicyHandle; 2] {
+    static POLICIES: OnceLock<[PolicyHandle; 2]> = OnceLock::new();
+    POLICIES.get_or_init(|| {
+        let block = CompiledPolicy::from_toml("block.toml", include_str!("../policies/block.toml"))
+            .unwrap_or_else(|e| panic!("fuzz/policies/block.toml: {e}"));
+        [Arc::new(CompiledPolicy::embedded_default()), Arc::new(block)]
+    })
+}
+
+/// Turns every finished session into its record and JSON line.
+struct Records<'a> {
+    policy: &'a PolicyHandle,
+    count: usize,
+}
+
+impl SessionSink for Records<'_> {
+    fn emit(&mut self, session: &FinishedSession) {
+        let record = to_record(session, std::slice::from_ref(self.policy));
+        let json = serde_json::to_string(&record).unwrap_or_else(|e| panic!("record does not serialise: {e}"));
+        assert!(!json.is_empty());
+        let _ = session.is_reportable();
+        self.count += 1;
+    }
+}
+
+/// Frames between two idle-expiry passes (the worker's tick).
+const TICK_EVERY: usize = 16;
+/// A plausible capture start, in ns since the epoch.
+const START_NS: u64 = 1_700_000_000_000_000_000;
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&options, rest)) = data.split_first() else { return };
+    let policy = &policies()[usize::from(options & 1)];
+    let config = EngineConfig {
+        // Small tables, so that eviction and the "not inspected" paths run.
+        flow_capacity: 16,
+        session_capacity: 8,
+        stream_capacity: 4,
+        reassembly_bytes: [64, 256, 1024, 4096][usize::from(options >> 2 & 3)],
+        inspect_blocked: options & 2 != 0,
+        ..EngineConfig::default()
+    };
+    let mut engine = Engine::new(&config, Verdicts::new(policy.clone()));
+    let mut sink = Records { policy, count: 0 };
+    let mut now = START_NS;
+    for (i, f) in frames(rest).enumerate() {
+        now = now.saturating_add(u64::from(f.delta_us) * 1000);
+        if let FrameAction::Reset(rst) = engine.process(f.frame, now, &mut sink) {
+            assert!(rst.to_sender().len() <= 100 && rst.to_receiver().len() <= 100);
+        }
+        if i % TICK_EVERY == TICK_EVERY - 1 {
+            engine.expire_idle(now, &mut sink);
+        }
+    }
+    engine.finish_all(&mut sink);
+    assert_eq!(engine.flows_active(), 0, "flows left after finish_all");
+    let stats = engine.stats();
+    assert_eq!(stats.sessions_finished as usize, sink.count, "a finished session was not emitted");
+});
