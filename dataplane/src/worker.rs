@@ -185,6 +185,47 @@ mod tests {
         Worker::new(engine, Nothing)
     }
 
+    /// A backend whose pool is empty: nothing can be crafted.
+    struct NoPool(MemIo);
+    impl PacketIo for NoPool {
+        type Frame = MemFrame;
+        fn port_count(&self) -> u16 {
+            self.0.port_count()
+        }
+        fn rx_burst(&mut self, port: u16, out: &mut Burst<MemFrame>) {
+            self.0.rx_burst(port, out)
+        }
+        fn tx_burst(&mut self, port: u16, frames: &mut Burst<MemFrame>) -> usize {
+            self.0.tx_burst(port, frames)
+        }
+        fn alloc_frame(&mut self, _bytes: &[u8]) -> Option<MemFrame> {
+            None
+        }
+    }
+
+    #[test]
+    fn an_exhausted_pool_is_counted_and_never_stalls_forwarding() {
+        let dir = std::env::temp_dir().join(format!("mailgate-nopool-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("block.toml");
+        std::fs::write(&file, "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n").unwrap();
+        let engine =
+            Engine::new(&EngineConfig::default(), crate::verdict::Verdicts::new(load_policy(Some(&file)).unwrap()));
+        let mut w = Worker::new(engine, Nothing);
+        // A SYN to port 25 (reset at once: no RST can be allocated), then ARP.
+        let mut syn = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
+        syn.extend_from_slice(&[0x45, 0, 0, 40, 0, 1, 0x40, 0, 64, 6, 0, 0, 198, 51, 100, 23, 203, 0, 113, 9]);
+        syn.extend_from_slice(&[0x9c, 0x40, 0, 25, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        let frames = vec![MemFrame::new(Arc::from(syn.as_slice()), None), arp(1), arp(2)];
+        let mut io = NoPool(MemIo::new(vec![frames, Vec::new()], false, true));
+        assert_eq!(w.poll_once(&mut io, &[PortPair { inside: 0, outside: 1 }], 1), 3);
+        let c = &w.counters;
+        assert_eq!(c.packets_dropped_policy.load(Ordering::Relaxed), 1);
+        assert_eq!((c.rst_sent.load(Ordering::Relaxed), c.rst_failed.load(Ordering::Relaxed)), (0, 1));
+        assert_eq!(io.0.tx[1].len(), 2, "the other frames went through");
+        std::fs::remove_dir_all(dir).ok();
+    }
+
     #[test]
     fn a_full_tx_ring_is_counted_and_forwarding_recovers() {
         let mut w = worker();
