@@ -25,7 +25,10 @@ fn inspect(file: &Path) -> Output {
 fn one_error_line(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("panicked"), "{err}");
-    err.lines().find(|l| l.starts_with("mailgate-dataplane: ")).unwrap_or_else(|| panic!("no error line: {err}")).to_string()
+    err.lines()
+        .find(|l| l.starts_with("mailgate-dataplane: "))
+        .unwrap_or_else(|| panic!("no error line: {err}"))
+        .to_string()
 }
 
 #[test]
@@ -79,8 +82,11 @@ fn an_unknown_link_type_is_refused() {
 fn a_policy_with_errors_is_refused_by_check_config_and_inspect() {
     let dir = scratch();
     let policy = dir.join("bad.toml");
-    std::fs::write(&policy, "mode = \"block\"\n[[allow]]\nname = \"x\"\nfrom = [\"nosuchgroup\"]\nprotocol = [\"smtp\"]\n")
-        .unwrap();
+    std::fs::write(
+        &policy,
+        "mode = \"block\"\n[[allow]]\nname = \"x\"\nfrom = [\"nosuchgroup\"]\nprotocol = [\"smtp\"]\n",
+    )
+    .unwrap();
     let out = dataplane(&["check-config", policy.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);

@@ -84,8 +84,12 @@ fn api_get(control: &Control, path: &str) -> Value {
     let token = std::fs::read_to_string(&control.token_file).unwrap();
     let addr = control.url.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
-    write!(conn, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n", token.trim())
-        .unwrap();
+    write!(
+        conn,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token.trim()
+    )
+    .unwrap();
     let mut response = String::new();
     conn.read_to_string(&mut response).unwrap();
     let body = response.split_once("\r\n\r\n").map_or("", |(_, b)| b);
@@ -223,7 +227,8 @@ fn live_run_records_reach_the_api_with_the_same_verdicts() {
     assert_eq!(summary["rst_sent"], 1, "{summary}");
     // The gateway's own counters reached the control plane.
     let gateways = api_get(&control, "/api/v1/gateways");
-    let gw = gateways.as_array().unwrap().iter().find(|g| g["name"] == "gw-live").unwrap_or_else(|| panic!("{gateways}"));
+    let gw =
+        gateways.as_array().unwrap().iter().find(|g| g["name"] == "gw-live").unwrap_or_else(|| panic!("{gateways}"));
     let counters = gw.to_string();
     assert!(counters.contains("packets_rx") && counters.contains("rst_sent"), "{gw}");
     // mailgatectl's table shows the blocked session with its rule.

@@ -17,8 +17,8 @@ fn records(capture: &Path, all_flows: bool) -> Vec<Value> {
     let policy = load_policy(None).unwrap();
     let mut out = Vec::new();
     let config = EngineConfig { inspect_blocked: true, ..EngineConfig::default() };
-    let summary = replay(capture, policy, &config, all_flows, &mut out)
-        .unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
+    let summary =
+        replay(capture, policy, &config, all_flows, &mut out).unwrap_or_else(|e| panic!("{}: {e}", capture.display()));
     assert!(summary.capture_error.is_none(), "{:?}", summary.capture_error);
     String::from_utf8(out).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
@@ -48,11 +48,7 @@ fn every_capture_matches_its_golden_records() {
         }
         for (g, w) in got.iter().zip(&want) {
             if g != w {
-                failures.push(format!(
-                    "{}: flow {} differs\n got: {g}\nwant: {w}",
-                    stem(capture),
-                    w["flow_id"]
-                ));
+                failures.push(format!("{}: flow {} differs\n got: {g}\nwant: {w}", stem(capture), w["flow_id"]));
                 break;
             }
         }
@@ -75,11 +71,22 @@ struct Seen {
 fn tshark_facts(capture: &Path) -> Option<HashMap<Tuple, Seen>> {
     let path = capture.to_str()?;
     let fields = [
-        "ip.src", "ipv6.src", "tcp.srcport", "ip.dst", "ipv6.dst", "tcp.dstport", "smtp.req.command",
-        "smtp.req.parameter", "tls.handshake.type", "tls.handshake.extensions_server_name",
-        "imap.request.username", "pop.request.command", "pop.request.parameter",
+        "ip.src",
+        "ipv6.src",
+        "tcp.srcport",
+        "ip.dst",
+        "ipv6.dst",
+        "tcp.dstport",
+        "smtp.req.command",
+        "smtp.req.parameter",
+        "tls.handshake.type",
+        "tls.handshake.extensions_server_name",
+        "imap.request.username",
+        "pop.request.command",
+        "pop.request.parameter",
     ];
-    let mut args = vec!["-n", "-r", path, "-d", "tcp.port==2525,smtp", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=l"];
+    let mut args =
+        vec!["-n", "-r", path, "-d", "tcp.port==2525,smtp", "-T", "fields", "-E", "separator=\t", "-E", "occurrence=l"];
     for f in &fields {
         args.extend(["-e", f]);
     }

@@ -33,7 +33,8 @@ impl SessionSink for Collect {
 fn records_with(frames: &[Frame], policy: Option<&str>) -> Vec<Value> {
     let policy = match policy {
         Some(toml) => {
-            let path = std::env::temp_dir().join(format!("mailgate-evasion-{}-{}.toml", std::process::id(), toml.len()));
+            let path =
+                std::env::temp_dir().join(format!("mailgate-evasion-{}-{}.toml", std::process::id(), toml.len()));
             std::fs::write(&path, toml).unwrap();
             load_policy(Some(&path)).unwrap()
         }
@@ -57,7 +58,8 @@ fn record(frames: &[Frame]) -> Value {
 }
 
 fn session(port: u16) -> TcpSession {
-    let spec = SessionSpec::new("198.51.100.23:40001".parse().unwrap(), format!("203.0.113.25:{port}").parse().unwrap());
+    let spec =
+        SessionSpec::new("198.51.100.23:40001".parse().unwrap(), format!("203.0.113.25:{port}").parse().unwrap());
     TcpSession::new(spec, START_US).unwrap()
 }
 
@@ -114,7 +116,8 @@ fn overlapping_segments_with_conflicting_bytes_keep_the_first_copy_and_are_flagg
     assert_smtp_facts(&r);
     assert!(r["anomalies"].as_array().unwrap().contains(&"overlap_mismatch".into()), "{r}");
     // …and the policy can block on the anomaly.
-    let policy = "mode = \"block\"\n[defaults]\nunapproved_mail = \"alert\"\n[anomalies]\noverlap_mismatch = \"reset\"\n";
+    let policy =
+        "mode = \"block\"\n[defaults]\nunapproved_mail = \"alert\"\n[anomalies]\noverlap_mismatch = \"reset\"\n";
     let blocked = records_with(&frames, Some(policy));
     assert_eq!(blocked[0]["verdict"]["action"], "reset", "{}", blocked[0]);
     assert_eq!(blocked[0]["verdict"]["rule"], "anomalies.overlap_mismatch");

@@ -77,7 +77,12 @@ fn inspect_reports_what_the_generator_sent() {
         for (path, want) in t["expected"].as_object().unwrap() {
             checked += 1;
             if at(rec, path) != want {
-                failures.push(format!("flow {} ({}): {path}: want {want}, got {}", t["flow"], t["profile"], at(rec, path)));
+                failures.push(format!(
+                    "flow {} ({}): {path}: want {want}, got {}",
+                    t["flow"],
+                    t["profile"],
+                    at(rec, path)
+                ));
             }
         }
     }

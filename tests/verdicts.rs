@@ -35,7 +35,10 @@ fn run(capture: &str, policy: PolicyHandle) -> (Vec<Value>, ReplaySummary) {
 }
 
 fn flow<'a>(records: &'a [Value], src_ip: &str) -> &'a Value {
-    records.iter().find(|r| r["src_ip"] == src_ip && r["mail_proto"] != Value::Null).unwrap_or_else(|| panic!("no mail record from {src_ip}"))
+    records
+        .iter()
+        .find(|r| r["src_ip"] == src_ip && r["mail_proto"] != Value::Null)
+        .unwrap_or_else(|| panic!("no mail record from {src_ip}"))
 }
 
 const RELAY_POLICY: &str = r#"
@@ -190,7 +193,11 @@ fn a_reload_under_traffic_changes_new_sessions_and_loses_no_packet() {
     // Swap the policy right before the fourth session's SYN.
     let syn_of_4th = frames
         .iter()
-        .position(|f| f.data().len() > 54 && f.data()[14 + 20 + 13] == 0x02 && f.data()[14 + 20..14 + 22] == 26304u16.to_be_bytes())
+        .position(|f| {
+            f.data().len() > 54
+                && f.data()[14 + 20 + 13] == 0x02
+                && f.data()[14 + 20..14 + 22] == 26304u16.to_be_bytes()
+        })
         .unwrap();
     let (before, after) = frames.split_at(syn_of_4th);
     let mut worker = Worker::new(
@@ -211,8 +218,12 @@ fn a_reload_under_traffic_changes_new_sessions_and_loses_no_packet() {
         worker.poll_once(&mut io, &pairs, 0);
     }
     worker.finish();
-    let verdicts: Vec<(u64, String)> =
-        worker.sink.1.iter().map(|r| (r["src_port"].as_u64().unwrap(), r["verdict"]["action"].as_str().unwrap().to_string())).collect();
+    let verdicts: Vec<(u64, String)> = worker
+        .sink
+        .1
+        .iter()
+        .map(|r| (r["src_port"].as_u64().unwrap(), r["verdict"]["action"].as_str().unwrap().to_string()))
+        .collect();
     for (port, action) in &verdicts {
         let want = if [26304, 26308, 26383].contains(port) { "reset" } else { "pass" };
         assert_eq!(action, want, "session from port {port}: {verdicts:?}");

@@ -2,9 +2,9 @@
 //! in the same file is `mailgate-config`'s business). Every field has a
 //! default that works on the virtual devices; unknown keys are errors.
 
-use crate::worker::PortPair;
 use crate::engine::EngineConfig;
 use crate::report::ReporterConfig;
+use crate::worker::PortPair;
 use serde::Deserialize;
 use std::path::Path;
 

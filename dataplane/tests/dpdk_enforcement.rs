@@ -66,8 +66,9 @@ fn enforce(name: &str, sni: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, serde_json::Va
         "--vdev".into(),
         format!("net_pcap1,tx_pcap={}", out1.display()),
     ]);
-    let args = ["--config", &config.display().to_string(), "--duration", "2", "--summary-json", &sum.display().to_string()]
-        .map(String::from);
+    let args =
+        ["--config", &config.display().to_string(), "--duration", "2", "--summary-json", &sum.display().to_string()]
+            .map(String::from);
     let out = run_to_end(&args, &eal, Duration::from_secs(60));
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     (frames(&out0), frames(&out1), summary(&sum))
@@ -75,7 +76,9 @@ fn enforce(name: &str, sni: &str) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, serde_json::Va
 
 fn tcp(frame: &[u8]) -> Option<(String, u16, String, u16, bool, usize)> {
     match decode_ethernet(frame) {
-        Decoded::Tcp(s) => Some((s.src.to_string(), s.src_port, s.dst.to_string(), s.dst_port, s.flags.rst, s.payload.len())),
+        Decoded::Tcp(s) => {
+            Some((s.src.to_string(), s.src_port, s.dst.to_string(), s.dst_port, s.flags.rst, s.payload.len()))
+        }
         _ => None,
     }
 }

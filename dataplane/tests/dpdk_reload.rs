@@ -14,7 +14,8 @@ const CLIENT: [u8; 4] = [198, 51, 100, 23];
 const SERVER: [u8; 4] = [203, 0, 113, 9];
 
 const ALLOW: &str = "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n[[allow]]\nname = \"ws-may-send\"\nfrom = [\"198.51.100.23/32\"]\nto = [\"203.0.113.9/32\"]\nprotocols = [\"smtp\"]\n[dataplane]\nmbufs = 8191\nstats_interval_s = 0\n";
-const DENY: &str = "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n[dataplane]\nmbufs = 8191\nstats_interval_s = 0\n";
+const DENY: &str =
+    "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n[dataplane]\nmbufs = 8191\nstats_interval_s = 0\n";
 
 /// A SYN and then `acks` bare ACKs of a session from client port `port`.
 fn session(port: u16, acks: u32) -> Vec<Vec<u8>> {
@@ -88,7 +89,8 @@ fn a_reload_under_traffic_changes_new_sessions_and_loses_or_reorders_nothing() {
         assert_eq!(&got[..want.len()], &want[..], "a forwarded frame differs or is out of order");
     }
     // The new sessions' SYNs were reset back to the client, and never reached the server.
-    let resets: Vec<Vec<u8>> = read_pcap(&out_near).into_iter().filter(|f| f.len() >= 54 && f[47] & 0x04 != 0).collect();
+    let resets: Vec<Vec<u8>> =
+        read_pcap(&out_near).into_iter().filter(|f| f.len() >= 54 && f[47] & 0x04 != 0).collect();
     assert_eq!(resets.len(), 3, "one RST per new session");
     let s = summary(&summary_path);
     assert_eq!(num(&s, "rst_sent"), 3, "{s}");

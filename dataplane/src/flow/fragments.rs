@@ -94,9 +94,8 @@ impl FragmentTable {
         let timeout = self.timeout_ns;
         // The datagram's slot, else a free or expired one.
         let found = self.slots.iter().position(|s| s.key == Some(key));
-        let idx = found.or_else(|| {
-            self.slots.iter().position(|s| s.key.is_none() || now_ns.saturating_sub(s.first_ns) > timeout)
-        });
+        let idx = found
+            .or_else(|| self.slots.iter().position(|s| s.key.is_none() || now_ns.saturating_sub(s.first_ns) > timeout));
         let Some(idx) = idx else {
             self.untracked += 1;
             return Reassembly::Untracked;

@@ -8,7 +8,6 @@
 //! lifetimes of [`crate::io::dpdk`]: workers stop and finish their flows,
 //! ports stop (drivers flush their output), pools go, EAL is cleaned up.
 
-
 mod error;
 pub mod plan;
 pub mod privileges;
@@ -21,10 +20,10 @@ pub use crate::settings::{LoadedConfig, RuntimeConfig};
 pub use error::RunError;
 pub use stats::Summary;
 
-use crate::report::PolicyMailbox;
 use crate::engine::{Engine, SessionSink};
 use crate::io::dpdk::{self, DpdkIo, Eal, Mempool, Port, PortInfo, PortSetup, TscClock};
 use crate::io::BURST;
+use crate::report::PolicyMailbox;
 use crate::worker::{PortPair, Worker, WorkerCounters};
 use crossbeam_utils::CachePadded;
 use plan::{Distribution, Plan};

@@ -45,9 +45,8 @@ mod tests {
     fn a_thread_that_dropped_its_privileges_has_none_left() {
         // On a thread of its own, so the test runner keeps its privileges.
         let after = std::thread::spawn(|| {
-            drop_for_this_thread().map(|()| {
-                (caps::read(None, CapSet::Effective).unwrap(), caps::read(None, CapSet::Permitted).unwrap())
-            })
+            drop_for_this_thread()
+                .map(|()| (caps::read(None, CapSet::Effective).unwrap(), caps::read(None, CapSet::Permitted).unwrap()))
         })
         .join()
         .unwrap();

@@ -103,6 +103,7 @@ impl Drop for Wires {
 
 /// The first tool these tests need that is not installed.
 pub fn tools_missing() -> Option<&'static str> {
-    ["ip", "ethtool", "tcpreplay", "tcpdump"].into_iter().find(|t| !sh(&["sh", "-c", &format!("command -v {t} >/dev/null")]))
+    ["ip", "ethtool", "tcpreplay", "tcpdump"]
+        .into_iter()
+        .find(|t| !sh(&["sh", "-c", &format!("command -v {t} >/dev/null")]))
 }
-

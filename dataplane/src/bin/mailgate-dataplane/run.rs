@@ -2,6 +2,7 @@
 //! the control plane when `[dataplane.report]` says where.
 
 use clap::Args;
+use crossbeam_utils::CachePadded;
 use mailgate_config::CompiledPolicy;
 use mailgate_dataplane::engine::{Engine, FinishedSession, SessionSink};
 use mailgate_dataplane::record::to_record;
@@ -11,11 +12,10 @@ use mailgate_dataplane::report::{
 use mailgate_dataplane::runtime::{self, RunError, RunOptions, RuntimeConfig};
 use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
 use mailgate_dataplane::worker::WorkerCounters;
-use crossbeam_utils::CachePadded;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -94,8 +94,7 @@ pub fn run(args: RunArgs) -> u8 {
     let reporter: RefCell<Option<Reporter>> = RefCell::new(None);
     let engine_config = opts.config.engine.clone();
     let ring_capacity = opts.config.ring_capacity;
-    let make_engine =
-        |_| Engine::new(&engine_config, Verdicts::new(mailbox.current()).with_source(mailbox.reader()));
+    let make_engine = |_| Engine::new(&engine_config, Verdicts::new(mailbox.current()).with_source(mailbox.reader()));
     let make_sink = |_| match &report {
         Some(_) => {
             let (sink, source) = session_ring(ring_capacity);
