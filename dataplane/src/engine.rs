@@ -127,8 +127,6 @@ struct Flow {
     /// Per direction (`Dir::idx`): packets, frame bytes.
     pkts: [u64; 2],
     bytes: [u64; 2],
-    /// Next sequence number expected per direction (for RSTs).
-    next_seq: [u32; 2],
     /// The client's initial sequence number (tells a retransmitted SYN from a new session).
     client_isn: u32,
     client_is_lo: bool,
@@ -364,7 +362,6 @@ impl Engine {
                 flow.client_is_lo = !flow.client_is_lo;
                 flow.pkts.swap(0, 1);
                 flow.bytes.swap(0, 1);
-                flow.next_seq.swap(0, 1);
             }
             flow.direction_pending = false;
         }
@@ -375,15 +372,6 @@ impl Engine {
         if let (Some(p), Some(b)) = (flow.pkts.get_mut(d), flow.bytes.get_mut(d)) {
             *p += 1;
             *b += frame.len() as u64;
-        }
-        let seq_end = seg
-            .seq
-            .wrapping_add(seg.payload.len() as u32)
-            .wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));
-        if let Some(n) = flow.next_seq.get_mut(d) {
-            if seq_end.wrapping_sub(*n) < 1 << 31 || *n == 0 {
-                *n = seq_end;
-            }
         }
         if seg.flags.rst {
             flow.tcp = TcpState::Closed;
