@@ -4,9 +4,9 @@
 //! run --only pipeline`, which also counts heap allocations).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use mailgate_bench::mix::Mix;
-use mailgate_bench::run::captures::{self, mix_name, CaptureSpec};
+use mailgate_bench::run::captures::{self, mix_name};
 use mailgate_bench::run::pipeline::Pipeline;
+use mailgate_bench::run::Scale;
 use mailgate_dataplane::engine::EngineConfig;
 
 fn pipeline(c: &mut Criterion) {
@@ -14,12 +14,13 @@ fn pipeline(c: &mut Criterion) {
     std::fs::create_dir_all(&dir).expect("temporary directory");
     let mut group = c.benchmark_group("pipeline");
     group.sample_size(20);
-    for (mix, flows) in [(Mix::Nonmail64, 9_000), (Mix::Realistic, 7_000), (Mix::Mailstorm, 7_500)] {
-        let capture = captures::generate(&CaptureSpec { mix, flows }, &dir).expect("capture generated");
+    // The captures of `mailgate-bench run`.
+    for spec in Scale::new(false).mixes {
+        let capture = captures::generate(&spec, &dir).expect("capture generated");
         let frames = captures::load(&capture.path).expect("capture read");
         let mut p = Pipeline::new(&frames, &EngineConfig::default()).expect("pipeline built");
         group.throughput(Throughput::Elements(p.frames_per_loop() as u64));
-        group.bench_function(mix_name(mix), |b| b.iter(|| p.run_loop()));
+        group.bench_function(mix_name(spec.mix), |b| b.iter(|| p.run_loop()));
     }
     group.finish();
     std::fs::remove_dir_all(dir).ok();

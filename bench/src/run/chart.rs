@@ -62,7 +62,7 @@ fn series(results: &Results) -> Vec<Series> {
 /// Draws the chart of `results` into `path`.
 pub fn draw(results: &Results, path: &Path) -> anyhow::Result<()> {
     let series = series(results);
-    let top = series.iter().flat_map(|s| s.values.iter().flatten()).copied().fold(1.0f64, f64::max) * 1.15;
+    let top = series.iter().flat_map(|s| s.values.iter().flatten()).copied().fold(1.0f64, f64::max) * 1.5; // headroom for the legend
     let root = SVGBackend::new(path, (960, 540)).into_drawing_area();
     root.fill(&WHITE)?;
     let caption = format!("Packets per second per mix, one core — {}", results.machine.short());

@@ -117,16 +117,7 @@ fn measure_one(
     let pps = s["pps_rx"].as_f64().context("no pps_rx in the summary")?;
     let mailgate_command = running.command.clone();
 
-    // testpmd's stdout is block-buffered into a file; stdbuf makes it line
-    // by line, so its one-second samples can be counted as they come.
-    let mut pmd = match find_program(Path::new("stdbuf")) {
-        Some(stdbuf) => {
-            let mut c = Command::new(stdbuf);
-            c.arg("-oL").arg(testpmd);
-            c
-        }
-        None => Command::new(testpmd),
-    };
+    let mut pmd = stdbuf_line_buffered(testpmd);
     pmd.args(eal_args(&capture.path, &format!("mgb-pmd-{pid}"))).args([
         "--",
         "--forward-mode=macswap",
@@ -168,6 +159,19 @@ fn measure_one(
         mailgate_command,
         testpmd_command: running.command.clone(),
     })
+}
+
+/// `program` under `stdbuf -oL` where stdbuf exists: testpmd's stdout is
+/// block-buffered into a file, and its lines must be seen as they come.
+pub fn stdbuf_line_buffered(program: &Path) -> Command {
+    match find_program(Path::new("stdbuf")) {
+        Some(stdbuf) => {
+            let mut c = Command::new(stdbuf);
+            c.arg("-oL").arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
 }
 
 /// The `Rx-pps` samples testpmd's periodic statistics give for `port`.

@@ -15,8 +15,9 @@
 //!   `mailgate-bench send` at a fixed rate.
 //!
 //! Every stage that needs a tool this machine lacks is recorded as skipped
-//! with the reason; the results go to `results.json` (and the chart to
-//! `mpps.svg`) in the output directory, and a Markdown table to stdout.
+//! with the reason; the results go to `results.json`, the chart to
+//! `mpps.svg` and the Markdown table to `table.md` in the output directory
+//! (the table also to stdout).
 
 pub mod captures;
 pub mod chart;
@@ -202,11 +203,13 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Results> {
     Ok(results)
 }
 
-/// Writes `results.json` and `mpps.svg` into `dir`.
+/// Writes `results.json`, `table.md` (the Markdown table) and `mpps.svg` into `dir`.
 fn write_results(results: &Results, dir: &Path) -> anyhow::Result<()> {
     let json = dir.join("results.json");
     let text = serde_json::to_string_pretty(results)?;
     std::fs::write(&json, text + "\n").with_context(|| format!("writing {}", json.display()))?;
+    let table = dir.join("table.md");
+    std::fs::write(&table, report::markdown(results)).with_context(|| format!("writing {}", table.display()))?;
     let svg = dir.join("mpps.svg");
     chart::draw(results, &svg).with_context(|| format!("drawing {}", svg.display()))?;
     Ok(())

@@ -13,6 +13,7 @@ use super::offline::OfflineResult;
 use super::parsers::ParserResult;
 use super::pipeline::PipelineResult;
 use crate::mix::Mix;
+use crate::send::SendReport;
 
 /// How a stage ended.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -73,6 +74,8 @@ pub struct Results {
     pub machine: Machine,
     /// A quick (smoke) run: not figures to publish.
     pub quick: bool,
+    /// `git describe --always --dirty` of the working directory, when it is a checkout.
+    pub commit: Option<String>,
     /// The captures measured.
     pub captures: Vec<Capture>,
     /// Parser microbenchmarks.
@@ -97,6 +100,12 @@ impl Results {
         Results {
             machine,
             quick,
+            commit: std::process::Command::new("git")
+                .args(["describe", "--always", "--dirty"])
+                .output()
+                .ok()
+                .filter(|o| o.status.success())
+                .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()),
             captures: Vec::new(),
             parsers: Outcome::NotRun,
             pipeline: Outcome::NotRun,
@@ -287,10 +296,8 @@ pub fn markdown(results: &Results) -> String {
     rows.extend(status_row("offline", &results.offline, "[O]"));
     if let Some(lat) = results.latency.done() {
         for l in lat {
-            let s = &l.sender;
             let us = |ns: u64| ns as f64 / 1e3;
-            rows.push(row(
-                format!("added latency through the appliance at {} pps offered (memif)", s.rate_target_pps),
+            let summary = |s: &SendReport| {
                 format!(
                     "p50 {:.1} µs, p99 {:.1} µs, p99.9 {:.1} µs, max {:.1} µs; {:.0} pps forwarded, loss {:.4} %",
                     us(s.latency.p50_ns),
@@ -299,10 +306,23 @@ pub fn markdown(results: &Results) -> String {
                     us(s.latency.max_ns),
                     s.forwarded_pps,
                     s.loss_ratio * 100.0
-                ),
+                )
+            };
+            let mut r = row(
+                format!("latency through the appliance at {} pps offered (memif, realistic)", l.rate_pps),
+                summary(&l.mailgate),
                 "",
                 "[L]",
-            ));
+            );
+            if let Some(t) = &l.testpmd {
+                r.peer = format!("testpmd io: {}", summary(t));
+                r.ratio = format!(
+                    "p50 +{:.1} µs, p99 ×{:.2}",
+                    (l.mailgate.latency.p50_ns as f64 - t.latency.p50_ns as f64) / 1e3,
+                    l.mailgate.latency.p99_ns as f64 / t.latency.p99_ns.max(1) as f64
+                );
+            }
+            rows.push(r);
         }
     }
     rows.extend(status_row("latency", &results.latency, "[L]"));
@@ -338,7 +358,8 @@ pub fn markdown(results: &Results) -> String {
     }
     if let Some(lat) = results.latency.done() {
         for l in lat {
-            lines.push(l.appliance_command.clone());
+            lines.push(l.mailgate_command.clone());
+            lines.extend(l.testpmd_command.clone());
             lines.push(l.sender_command.clone());
         }
     }
