@@ -291,10 +291,13 @@ mod tests {
 
     #[test]
     fn smtp_only_replies_prove_smtp_mid_stream() {
-        for line in [&b"250-AUTH PLAIN LOGIN"[..], b"250 STARTTLS", b"250-SIZE 10240000", b"235 2.7.0 ok", b"550 5.1.1 no"] {
+        for line in
+            [&b"250-AUTH PLAIN LOGIN"[..], b"250 STARTTLS", b"250-SIZE 10240000", b"235 2.7.0 ok", b"550 5.1.1 no"]
+        {
             assert!(is_smtp_extension_reply(line), "{}", String::from_utf8_lossy(line));
         }
-        for line in [&b"250 ok"[..], b"250-mx.corp.test", b"230 User logged in", b"235 5.7.0 mismatch", b"* OK", b"25"] {
+        for line in [&b"250 ok"[..], b"250-mx.corp.test", b"230 User logged in", b"235 5.7.0 mismatch", b"* OK", b"25"]
+        {
             assert!(!is_smtp_extension_reply(line), "{}", String::from_utf8_lossy(line));
         }
     }

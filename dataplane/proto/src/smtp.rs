@@ -451,11 +451,8 @@ impl crate::LineParser for SmtpSession {
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
-    use crate::testing::{drive, s};
     use crate::line::{LineSplitter, Split};
-
-    /// Feeds `C: ` / `S: ` lines; returns the steps that were not Continue.
-
+    use crate::testing::{drive, s};
 
     fn list<const I: usize, const L: usize>(l: &StrList<I, L>) -> Vec<String> {
         l.iter().map(|b| b.to_string()).collect()
