@@ -531,8 +531,6 @@ mod tests {
     use super::*;
     use crate::testing::{drive, s};
 
-
-
     fn caps(f: &ImapFacts) -> Vec<String> {
         f.capabilities.iter().map(|c| c.to_string()).collect()
     }

@@ -328,8 +328,6 @@ mod tests {
     use super::*;
     use crate::testing::{drive, s};
 
-
-
     fn caps(f: &Pop3Facts) -> Vec<String> {
         f.capabilities.iter().map(|c| c.to_string()).collect()
     }
