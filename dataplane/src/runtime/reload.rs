@@ -29,3 +29,26 @@ pub fn on_sighup(path: Option<&Path>, mailbox: Option<&PolicyMailbox>) {
         Err(e) => eprintln!("mailgate: SIGHUP: {} refused, the running policy stays in force:\n{e}", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mailgate_config::CompiledPolicy;
+    use std::sync::Arc;
+
+    #[test]
+    fn an_invalid_file_is_refused_and_the_running_policy_stays() {
+        let dir = std::env::temp_dir().join(format!("mailgate-reload-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("policy.toml");
+        let mailbox = PolicyMailbox::new(Arc::new(CompiledPolicy::embedded_default()));
+        let running = mailbox.current().hash().to_string();
+        std::fs::write(&file, "mode = \"blok\"\n").unwrap();
+        on_sighup(Some(&file), Some(&mailbox));
+        assert_eq!(mailbox.current().hash(), running, "an invalid file changes nothing");
+        std::fs::write(&file, "mode = \"block\"\n").unwrap();
+        on_sighup(Some(&file), Some(&mailbox));
+        assert_ne!(mailbox.current().hash(), running, "a valid one is put in force");
+        std::fs::remove_dir_all(dir).ok();
+    }
+}
