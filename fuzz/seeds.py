@@ -160,7 +160,7 @@ def decode_tcp(src, dst, seg):
         return None
     sport, dport, seq = struct.unpack(">HHI", seg[:8])
     off = (seg[12] >> 4) * 4
-    return bytes(src), bytes(dst), sport, dport, seq, seg[13], seg[off:]
+    return bytes(src), bytes(dst), sport, dport, seq, seg[13], seg[off:], seg
 
 
 class Flow:
@@ -204,7 +204,7 @@ def flows_of(frames):
         tcp = decode(frame)
         if tcp is None:
             continue
-        src, dst, sport, dport, seq, flags, payload = tcp
+        src, dst, sport, dport, seq, flags, payload, _ = tcp
         a, b = (src, sport), (dst, dport)
         key = (min(a, b), max(a, b))
         flow = flows.get(key)
@@ -284,6 +284,19 @@ def frame_records(frames, options):
     return out
 
 
+def fragment_seed(segments):
+    """TCP segments (IP payloads) cut into 64-byte IP fragments, last piece first."""
+    out = bytearray(struct.pack(">BH", 4, 4096))
+    for n, segment in enumerate(segments):
+        flags = 0b10 if n % 2 else 0  # every other one over IPv6
+        flags |= (n % 4) << 2
+        pieces = [(i, segment[i : i + 64]) for i in range(0, min(len(segment), 4096), 64)]
+        for k, (off, piece) in reversed(list(enumerate(pieces))):
+            more = 1 if off + len(piece) < len(segment) else 0
+            out += struct.pack(">BHBB", flags | more, k * 8, len(piece), 1) + piece
+    return out
+
+
 def sasl_seeds(lines):
     """(mechanism, responses) of each AUTH / AUTHENTICATE exchange in a transcript."""
     found = []
@@ -359,6 +372,10 @@ def capture_seeds(writer, path):
     head = frames[:MAX_CAPTURE_FRAMES]
     writer.seed("engine", frame_records(head, 0b1100))
     writer.seed("engine", frame_records(head, 0b1111))
+
+    segments = [tcp[7] for tcp in map(decode, (f for _, f in frames)) if tcp and tcp[6]][:4]
+    if segments:
+        writer.seed("fragments", fragment_seed(segments))
 
     decoded, engine_flows = 0, 0
     ts_of = {id(f): ts for ts, f in frames}

@@ -23,7 +23,7 @@ ROOT=$PWD
 export RUSTC_BOOTSTRAP=1
 CARGO_FUZZ_VERSION=0.13.2
 
-TARGETS=(decode line detect smtp imap pop3 sasl socks client_hello reassembly engine pcap config)
+TARGETS=(decode line detect smtp imap pop3 sasl socks client_hello reassembly fragments engine pcap config)
 SEEDS=fuzz/seeds
 SHARED_CORPUS=../shared/corpus
 
