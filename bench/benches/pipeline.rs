@@ -5,9 +5,8 @@
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mailgate_bench::run::captures::{self, mix_name};
-use mailgate_bench::run::pipeline::Pipeline;
+use mailgate_bench::run::pipeline::{bench_config, Pipeline};
 use mailgate_bench::run::Scale;
-use mailgate_dataplane::engine::EngineConfig;
 
 fn pipeline(c: &mut Criterion) {
     let dir = std::env::temp_dir().join(format!("mailgate-bench-criterion-{}", std::process::id()));
@@ -18,7 +17,7 @@ fn pipeline(c: &mut Criterion) {
     for spec in Scale::new(false).mixes {
         let capture = captures::generate(&spec, &dir).expect("capture generated");
         let frames = captures::load(&capture.path).expect("capture read");
-        let mut p = Pipeline::new(&frames, &EngineConfig::default()).expect("pipeline built");
+        let mut p = Pipeline::new(&frames, &bench_config()).expect("pipeline built");
         group.throughput(Throughput::Elements(p.frames_per_loop() as u64));
         group.bench_function(mix_name(spec.mix), |b| b.iter(|| p.run_loop()));
     }
