@@ -8,9 +8,11 @@ use crate::flow::fragments::{FragmentTable, Reassembly};
 use crate::flow::pool::{Pool, NO_SLOT};
 use crate::flow::reassembly::StreamStore;
 use crate::flow::{Endpoint, FlowIdx, FlowKey, FlowTable};
+use crate::io::BURST;
 use crate::rst::RstPair;
 use crate::session::{Dir, Point, Points, SessionFacts};
 use crate::verdict::{FlowVerdict, Verdicts};
+use arrayvec::ArrayVec;
 use mailgate_proto::{detect, Anomalies};
 use mailgate_protocol::record::MailProto;
 
@@ -79,17 +81,28 @@ pub enum FailMode {
     Closed,
 }
 
-/// What the worker does with a frame after the engine saw it.
-#[derive(Debug, Clone)]
-// The RSTs travel inline so that a reset costs no heap allocation.
-#[allow(clippy::large_enum_variant)]
+/// What the worker does with a frame after the engine saw it (one byte, so
+/// that the per-packet return costs nothing; the RSTs of a reset are in
+/// [`Engine::reset_frames`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FrameAction {
     /// Send it out of the pair's other port, unchanged.
     Forward,
     /// Discard it.
     Drop,
-    /// Discard it and send the two RSTs.
-    Reset(RstPair),
+    /// Discard it and send the two RSTs of [`Engine::reset_frames`].
+    Reset,
+}
+
+/// A TCP segment's flow key, the key's hash, and whether the sender is the
+/// key's lower endpoint: computed once per packet.
+#[derive(Default)]
+struct Keyed {
+    key: FlowKey,
+    src_is_lo: bool,
+    hash: u64,
+    /// The flow found for the key, and the table generation it was found in.
+    found: Option<(Option<FlowIdx>, u64)>,
 }
 
 /// LRU classes of the flow table, in eviction order (first evicted first).
@@ -135,6 +148,18 @@ struct Flow {
     direction_pending: bool,
     fin: [bool; 2],
     tcp: TcpState,
+    /// The flow-table list (`class::*`) the flow is linked in.
+    list: u8,
+    /// When the flow was last linked at the tail of its list: lists are in
+    /// this order, which lets expiry stop at the first flow linked too
+    /// recently to be idle without relinking flows on every packet.
+    linked_ns: u64,
+    /// The session is known to be mail (kept here so that packets past
+    /// inspection never read the pooled facts).
+    mail: bool,
+    /// Bytes may still change what inspection knows: the packet takes the
+    /// inspection path. False once inspection ended, or for flows not inspected.
+    inspecting: bool,
     /// Pooled facts (`NO_SLOT` when the flow is not inspected).
     session: u32,
     /// Pooled reassembly windows (`NO_SLOT` once inspection ended).
@@ -217,6 +242,12 @@ pub struct Engine {
     reassembled: Vec<u8>,
     tls_scratch: Vec<u8>,
     verdicts: Verdicts,
+    /// The RSTs of each frame of the current burst that got [`FrameAction::Reset`].
+    rsts: Box<[RstPair]>,
+    /// The current frame's index in its burst.
+    current: usize,
+    /// What `reset_frames` answers for an index past the burst.
+    no_rst: RstPair,
     next_flow_id: u64,
     stats: EngineStats,
 }
@@ -246,6 +277,9 @@ impl Engine {
             reassembled: Vec::with_capacity(config.fragment_bytes + 128),
             tls_scratch: vec![0; config.reassembly_bytes.max(4096)],
             verdicts,
+            rsts: vec![RstPair::none(); BURST].into_boxed_slice(),
+            current: 0,
+            no_rst: RstPair::none(),
             config: config.clone(),
             next_flow_id: 1,
             stats: EngineStats::default(),
@@ -271,6 +305,13 @@ impl Engine {
         }
     }
 
+    /// The two RSTs to send for frame `i` of the last burst (0 after
+    /// [`Engine::process`]), when it got [`FrameAction::Reset`]; valid until
+    /// the next burst.
+    pub fn reset_frames(&self, i: usize) -> &RstPair {
+        self.rsts.get(i).unwrap_or(&self.no_rst)
+    }
+
     /// Flows currently tracked.
     pub fn flows_active(&self) -> usize {
         self.flows.len()
@@ -283,13 +324,64 @@ impl Engine {
         self.flows.bytes_per_flow()
     }
 
-    /// Inspects one frame captured at `now_ns` and says what to do with it.
+    /// Inspects one frame captured at `now_ns` and says what to do with it
+    /// (the RSTs of a reset are `reset_frames(0)`).
     pub fn process(&mut self, frame: &[u8], now_ns: u64, sink: &mut impl SessionSink) -> FrameAction {
+        self.current = 0;
         match decode_ethernet(frame) {
-            Decoded::Tcp(seg) => self.process_tcp(frame, &seg, now_ns, Anomalies::NONE, sink),
+            Decoded::Tcp(seg) => {
+                let keyed = self.keyed(&seg);
+                self.process_tcp(frame, &seg, &keyed, now_ns, Anomalies::NONE, sink)
+            }
             Decoded::Fragment(frag) => self.process_fragment(&frag, now_ns, sink),
             Decoded::Other => FrameAction::Forward,
         }
+    }
+
+    /// Inspects a burst of frames, each with its capture time, and writes
+    /// what to do with frame `i` to `actions[i]` (the RSTs of a reset are
+    /// `reset_frames(i)`). Same result as [`Engine::process`] per frame in
+    /// order, but faster: a first pass decodes every frame and looks up its
+    /// flow, so the cache misses of the whole burst (frame headers, index
+    /// slots, flow entries) overlap instead of stalling one packet after
+    /// the other; the second pass then finds everything in the cache.
+    pub fn process_burst(&mut self, frames: &[(&[u8], u64)], actions: &mut [FrameAction], sink: &mut impl SessionSink) {
+        let mut decoded: ArrayVec<(Decoded<'_>, Keyed), BURST> = ArrayVec::new();
+        for &(frame, _) in frames.iter().take(BURST) {
+            let d = decode_ethernet(frame);
+            let keyed = match &d {
+                Decoded::Tcp(seg) => {
+                    let mut keyed = self.keyed(seg);
+                    let found = self.flows.find_hashed(&keyed.key, keyed.hash);
+                    // Touch the flow's entry now; its value is not needed yet.
+                    std::hint::black_box(found.and_then(|idx| self.flows.get(idx)).map(|f| f.last_ns));
+                    keyed.found = Some((found, self.flows.generation()));
+                    keyed
+                }
+                _ => Keyed::default(),
+            };
+            decoded.push((d, keyed));
+        }
+        for (i, ((d, keyed), &(frame, now_ns))) in decoded.iter().zip(frames).enumerate() {
+            self.current = i;
+            let action = match d {
+                Decoded::Tcp(seg) => self.process_tcp(frame, seg, keyed, now_ns, Anomalies::NONE, sink),
+                Decoded::Fragment(frag) => self.process_fragment(frag, now_ns, sink),
+                Decoded::Other => FrameAction::Forward,
+            };
+            if let Some(slot) = actions.get_mut(i) {
+                *slot = action;
+            }
+        }
+    }
+
+    /// A segment's flow key and the key's hash.
+    fn keyed(&self, seg: &TcpSegment<'_>) -> Keyed {
+        let src = Endpoint::new(seg.src, seg.src_port);
+        let dst = Endpoint::new(seg.dst, seg.dst_port);
+        let (key, src_is_lo) = FlowKey::new(src, dst);
+        let hash = self.flows.hash(&key);
+        Keyed { key, src_is_lo, hash, found: None }
     }
 
     /// A fragment is forwarded as it is; the one that completes its
@@ -308,27 +400,35 @@ impl Engine {
         };
         let extra = if overlap { Anomalies::FRAGMENT_OVERLAP } else { Anomalies::NONE };
         let action = match decode_ethernet(&whole) {
-            Decoded::Tcp(seg) => self.process_tcp(&whole, &seg, now_ns, extra, sink),
+            Decoded::Tcp(seg) => {
+                let keyed = self.keyed(&seg);
+                self.process_tcp(&whole, &seg, &keyed, now_ns, extra, sink)
+            }
             _ => FrameAction::Forward,
         };
         self.reassembled = whole;
         action
     }
 
-    /// A TCP segment (of `frame`); `extra` anomalies are added to its flow.
+    /// A TCP segment (of `frame`, with its `keyed` flow key); `extra` anomalies are added to its flow.
     fn process_tcp(
         &mut self,
         frame: &[u8],
         seg: &TcpSegment<'_>,
+        keyed: &Keyed,
         now_ns: u64,
         extra: Anomalies,
         sink: &mut impl SessionSink,
     ) -> FrameAction {
-        let src = Endpoint::new(seg.src, seg.src_port);
-        let dst = Endpoint::new(seg.dst, seg.dst_port);
-        let (key, src_is_lo) = FlowKey::new(src, dst);
+        let Keyed { key, src_is_lo, hash, found } = keyed;
+        let src_is_lo = *src_is_lo;
         let syn_only = seg.flags.syn && !seg.flags.ack;
-        let existing = match self.flows.find(&key) {
+        let found = match found {
+            // Looked up in the burst's first pass, and no flow came or went since.
+            Some((found, generation)) if *generation == self.flows.generation() => *found,
+            _ => self.flows.find_hashed(key, *hash),
+        };
+        let existing = match found {
             // A new SYN (not a retransmission of the first) on a closed flow is
             // a new session on a reused port pair.
             Some(idx)
@@ -342,7 +442,7 @@ impl Engine {
         };
         let (idx, blocked_at_syn) = match existing {
             Some(idx) => (idx, false),
-            None => match self.new_flow(key, src_is_lo, seg, now_ns, sink) {
+            None => match self.new_flow(*key, *hash, src_is_lo, seg, now_ns, sink) {
                 Some(created) => created,
                 // Not trackable (the table is full of mail sessions): non-mail
                 // ports pass without state; mail ports as configured.
@@ -386,36 +486,46 @@ impl Engine {
             flow.tcp = TcpState::Established;
         }
 
-        let verdict = flow.verdict;
-        let enforced = self.verdicts.enforced(&verdict);
-        let mut action = match (blocked_at_syn, enforced) {
-            (true, _) => self.block_action(&verdict, frame, seg),
-            (false, true) => FrameAction::Drop,
-            (false, false) => FrameAction::Forward,
+        let enforced = self.verdicts.enforced(&flow.verdict);
+        // Past its handshake phase (or never inspected), a flow's packet
+        // costs the lookup, the counters above and the verdict's flag.
+        let inspect = flow.inspecting && (!enforced || self.config.inspect_blocked);
+        let mut action = if blocked_at_syn {
+            let verdict = flow.verdict;
+            self.block_action(&verdict, frame, seg)
+        } else if enforced {
+            FrameAction::Drop
+        } else {
+            FrameAction::Forward
         };
-        if !enforced || self.config.inspect_blocked {
+        if inspect {
             let inspected = self.inspect(idx, dir, seg, frame, now_ns);
-            if matches!(action, FrameAction::Forward) {
+            if action == FrameAction::Forward {
                 action = inspected;
             }
         }
-        self.reclassify(idx);
+        self.reclassify(idx, now_ns);
         action
     }
 
     /// What to do with the segment that got its flow blocked: reset both sides, or drop.
-    fn block_action(&self, verdict: &FlowVerdict, frame: &[u8], seg: &TcpSegment<'_>) -> FrameAction {
+    fn block_action(&mut self, verdict: &FlowVerdict, frame: &[u8], seg: &TcpSegment<'_>) -> FrameAction {
         if self.verdicts.resets(verdict) {
-            FrameAction::Reset(RstPair::for_segment(frame, seg))
+            if let Some(slot) = self.rsts.get_mut(self.current) {
+                *slot = RstPair::for_segment(frame, seg);
+            }
+            FrameAction::Reset
         } else {
             FrameAction::Drop
         }
     }
 
     /// Creates the flow of a segment not in the table; evicts for room when allowed.
+    #[allow(clippy::too_many_arguments)]
     fn new_flow(
         &mut self,
         key: FlowKey,
+        hash: u64,
         src_is_lo: bool,
         seg: &TcpSegment<'_>,
         now_ns: u64,
@@ -447,6 +557,8 @@ impl Engine {
             direction_inferred: inferred,
             direction_pending: pending,
             client_isn: if syn_only { seg.seq } else { 0 },
+            list: class::NEW as u8,
+            linked_ns: now_ns,
             session: NO_SLOT,
             stream: NO_SLOT,
             ..Flow::default()
@@ -458,10 +570,11 @@ impl Engine {
             flow.anomalies.insert(Anomalies::SYN_WITH_DATA);
         }
         // Inspection state: facts for the whole session, a window for its start.
-        match (self.sessions.take(SessionFacts::new(inferred)), self.streams.take()) {
+        match (self.sessions.take_with(|facts| facts.reset(inferred)), self.streams.take()) {
             (Some(s), Some(w)) => {
                 flow.session = s;
                 flow.stream = w;
+                flow.inspecting = true;
             }
             (s, w) => {
                 if let Some(s) = s {
@@ -476,7 +589,7 @@ impl Engine {
         }
         self.next_flow_id += 1;
         self.stats.flows_created += 1;
-        let idx = self.flows.insert(key, flow, class::NEW).ok()?;
+        let idx = self.flows.insert_hashed(key, hash, flow, class::NEW).ok()?;
         // The SYN itself is a decision point: a mail port no rule can admit is decided now.
         let mut blocked = false;
         if syn_only {
@@ -539,7 +652,7 @@ impl Engine {
         }
         if points.contains(&Point::ClientHello) {
             if let Some(proto) = implicit_tls_proto(server.port) {
-                if facts.tls.is_some_and(|t| t.implicit) {
+                if facts.tls().is_some_and(|t| t.implicit) {
                     facts.set_mail_from_port(proto);
                 }
             }
@@ -550,12 +663,14 @@ impl Engine {
             if facts.mail.is_some() && !standard {
                 flow.anomalies.insert(Anomalies::MAIL_ON_NONSTANDARD_PORT);
             }
-            let tls_not_mail = facts.tls.is_some() && facts.mail.is_none();
+            let tls_not_mail = facts.tls().is_some() && facts.mail.is_none();
             if mail_port && (facts.not_mail || tls_not_mail) {
                 flow.anomalies.insert(Anomalies::NON_MAIL_ON_MAIL_PORT);
             }
         }
-        if !facts.inspecting() && flow.stream != NO_SLOT {
+        flow.mail = facts.mail.is_some();
+        flow.inspecting = facts.inspecting();
+        if !flow.inspecting && flow.stream != NO_SLOT {
             // Handshake phase over: from now on a packet costs one lookup.
             self.streams.give_back(flow.stream);
             flow.stream = NO_SLOT;
@@ -569,17 +684,23 @@ impl Engine {
         FrameAction::Forward
     }
 
-    /// Moves a flow to the LRU list its state belongs in.
-    fn reclassify(&mut self, idx: FlowIdx) {
-        let Some(flow) = self.flows.get(idx) else { return };
-        let mail = self.sessions.get(flow.session).is_some_and(|f| f.mail.is_some());
+    /// Moves a flow to the list its state belongs in, when that changed.
+    /// A flow is not relinked per packet: within a list, flows stay in the
+    /// order they were linked, and expiry gives a second chance to the ones
+    /// seen since (see [`Engine::expire_idle`]).
+    fn reclassify(&mut self, idx: FlowIdx, now_ns: u64) {
+        let Some(flow) = self.flows.get_mut(idx) else { return };
         let c = match flow.tcp {
             TcpState::Closed => class::CLOSED,
             TcpState::New => class::NEW,
-            TcpState::Established if mail => class::MAIL,
+            TcpState::Established if flow.mail => class::MAIL,
             TcpState::Established => class::OTHER,
         };
-        self.flows.touch(idx, c);
+        if usize::from(flow.list) != c {
+            flow.list = c as u8;
+            flow.linked_ns = now_ns;
+            self.flows.touch(idx, c);
+        }
     }
 
     fn timeout_ns(&self, c: usize) -> u64 {
@@ -591,16 +712,25 @@ impl Engine {
         ms.saturating_mul(1_000_000)
     }
 
-    /// Ends flows idle past their timeout and emits their records.
+    /// Ends flows idle past their timeout and emits their records. Each
+    /// list is in link order, so the sweep stops at the first flow linked
+    /// less than a timeout ago; a flow linked earlier but seen since is
+    /// linked again at the tail (as of its last packet), so every flow is
+    /// looked at most once per timeout, not once per packet.
     pub fn expire_idle(&mut self, now_ns: u64, sink: &mut impl SessionSink) {
         for c in 0..class::COUNT {
             let timeout = self.timeout_ns(c);
             while let Some(idx) = self.flows.oldest(c) {
-                let idle = self.flows.get(idx).is_some_and(|f| now_ns.saturating_sub(f.last_ns) > timeout);
-                if !idle {
-                    break;
+                let Some(flow) = self.flows.get_mut(idx) else { break };
+                if now_ns.saturating_sub(flow.linked_ns) <= timeout {
+                    break; // linked too recently for it, or any after it, to be idle
                 }
-                self.finish(idx, sink);
+                if now_ns.saturating_sub(flow.last_ns) > timeout {
+                    self.finish(idx, sink);
+                } else {
+                    flow.linked_ns = flow.last_ns;
+                    self.flows.touch(idx, c);
+                }
             }
         }
     }

@@ -124,8 +124,8 @@ pub fn to_record(s: &FinishedSession, policies: &[PolicyHandle]) -> SessionRecor
         smtp,
         imap,
         pop3,
-        tls: facts.and_then(|f| f.tls.as_ref()).map(tls_record),
-        socks: facts.and_then(|f| f.socks.as_ref()).map(|s| SocksRecord {
+        tls: facts.and_then(|f| f.tls()).map(tls_record),
+        socks: facts.and_then(|f| f.socks()).map(|s| SocksRecord {
             version: s.version,
             target_host: s.target_host.to_str_lossy().into_owned(),
             target_port: s.target_port,

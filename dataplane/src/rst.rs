@@ -27,6 +27,11 @@ pub struct RstPair {
 }
 
 impl RstPair {
+    /// No RST to send either way (a reset inside a tunnel, or none yet).
+    pub fn none() -> RstPair {
+        RstPair { to_sender: ([0; MAX_RST_FRAME], 0), to_receiver: ([0; MAX_RST_FRAME], 0) }
+    }
+
     /// The RST sent back out of the port the offending frame came in on
     /// (empty when there is none to send).
     pub fn to_sender(&self) -> &[u8] {
@@ -43,7 +48,7 @@ impl RstPair {
     pub fn for_segment(frame: &[u8], seg: &TcpSegment<'_>) -> RstPair {
         if seg.layout.encapsulated {
             // Inside a tunnel or PPPoE: drop only (see `Layout::encapsulated`).
-            return RstPair { to_sender: ([0; MAX_RST_FRAME], 0), to_receiver: ([0; MAX_RST_FRAME], 0) };
+            return RstPair::none();
         }
         let len = seg.payload.len() as u32;
         let seg_end = seg.seq.wrapping_add(len).wrapping_add(u32::from(seg.flags.syn) + u32::from(seg.flags.fin));

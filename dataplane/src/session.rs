@@ -62,6 +62,8 @@ pub type Points = ArrayVec<Point, 16>;
 // Facts live in a pre-allocated pool of fixed-size slots, so every variant
 // is inline by design (boxing would allocate per session).
 #[allow(clippy::large_enum_variant)]
+// The tag first (see `SessionFacts`'s layout): resetting it touches one cache line.
+#[repr(u8)]
 pub enum Parser {
     /// Not known yet, or not mail.
     #[default]
@@ -94,14 +96,23 @@ pub enum Phase {
 }
 
 /// What inspection learnt about a session: kept until the session ends.
+///
+/// Laid out for the pool: a new session writes only the first two cache
+/// lines (state, flags, the parser's tag); the large parts — parser facts,
+/// ClientHello, SOCKS request — are written when they are filled, and the
+/// ClientHello and SOCKS parts are valid only under their flag, so a reused
+/// slot need not clear their kilobytes.
 #[derive(Debug, Clone, Copy)]
+#[repr(C)]
 pub struct SessionFacts {
-    /// The protocol parser and its facts.
-    pub parser: Parser,
-    /// The ClientHello, when one was seen.
-    pub tls: Option<TlsFacts>,
-    /// The SOCKS proxy request, when the session is tunnelled through one.
-    pub socks: Option<SocksFacts>,
+    /// Inspection phase.
+    pub phase: Phase,
+    /// Bytes of each direction already consumed as lines.
+    parsed: [u32; 2],
+    /// Where each direction's tunnelled stream starts (after a SOCKS handshake; else 0).
+    tunnel_start: [u32; 2],
+    /// Line splitting state per direction (resynchronises after over-long lines).
+    lines: [LineSplitter; 2],
     /// The mail protocol, once known.
     pub mail: Option<MailProto>,
     /// How it was known.
@@ -110,17 +121,8 @@ pub struct SessionFacts {
     pub not_mail: bool,
     /// True when the client sent AUTH/LOGIN/USER before any TLS.
     pub cleartext_auth: bool,
-    /// Inspection phase.
-    pub phase: Phase,
-    /// Bytes of each direction already consumed as lines.
-    parsed: [u32; 2],
-    /// Line splitting state per direction (resynchronises after over-long lines).
-    lines: [LineSplitter; 2],
     /// Lines looked at per direction while detecting.
     probe_lines: [u8; 2],
-    /// Where the lines that proved nothing yet lie, in wire order (fed to
-    /// the parser once the protocol is known).
-    probe_log: [(Dir, u32, u32); 2 * MAX_PROBE_LINES as usize],
     probe_logged: u8,
     /// A 220 greeting was seen but the client has not yet confirmed SMTP.
     smtp_tentative: bool,
@@ -128,15 +130,27 @@ pub struct SessionFacts {
     midstream: bool,
     /// The server direction's reassembly window is spent.
     server_spent: bool,
-    /// Where each direction's tunnelled stream starts (after a SOCKS handshake; else 0).
-    tunnel_start: [u32; 2],
+    /// `tls` holds this session's ClientHello.
+    has_tls: bool,
+    /// `socks` holds this session's SOCKS request.
+    has_socks: bool,
+    /// The protocol parser and its facts.
+    pub parser: Parser,
+    /// Where the lines that proved nothing yet lie, in wire order (fed to
+    /// the parser once the protocol is known).
+    probe_log: [(Dir, u32, u32); 2 * MAX_PROBE_LINES as usize],
+    /// The ClientHello (meaningful under `has_tls`).
+    tls: TlsFacts,
+    /// The SOCKS proxy request (meaningful under `has_socks`).
+    socks: SocksFacts,
 }
 
 impl Default for SessionFacts {
     fn default() -> Self {
         SessionFacts {
             parser: Parser::None,
-            tls: None,
+            tls: TlsFacts::default(),
+            has_tls: false,
             mail: None,
             mail_source: None,
             not_mail: false,
@@ -151,15 +165,66 @@ impl Default for SessionFacts {
             midstream: false,
             server_spent: false,
             tunnel_start: [0; 2],
-            socks: None,
+            socks: SocksFacts::default(),
+            has_socks: false,
         }
     }
 }
 
 impl SessionFacts {
-    /// Facts for a new session; `midstream` when it was picked up after its start.
-    pub fn new(midstream: bool) -> Self {
-        SessionFacts { midstream, ..Self::default() }
+    /// Makes a pooled slot the facts of a new session (`midstream` when it
+    /// was picked up after its start), writing only what a fresh session reads: the large parts
+    /// (parser, ClientHello, SOCKS) become `None` without their kilobytes
+    /// being cleared. The destructuring names every field, so a new one
+    /// cannot be forgotten here.
+    pub fn reset(&mut self, midstream: bool) {
+        let SessionFacts {
+            parser,
+            tls: _, // valid only under `has_tls`
+            has_tls,
+            socks: _, // valid only under `has_socks`
+            has_socks,
+            mail,
+            mail_source,
+            not_mail,
+            cleartext_auth,
+            phase,
+            parsed,
+            lines,
+            probe_lines,
+            probe_log: _, // read only below `probe_logged`
+            probe_logged,
+            smtp_tentative,
+            midstream: was_midstream,
+            server_spent,
+            tunnel_start,
+        } = self;
+        *parser = Parser::None;
+        *has_tls = false;
+        *has_socks = false;
+        *mail = None;
+        *mail_source = None;
+        *not_mail = false;
+        *cleartext_auth = false;
+        *phase = Phase::Detecting;
+        *parsed = [0; 2];
+        *lines = [LineSplitter::new(MAX_LINE); 2];
+        *probe_lines = [0; 2];
+        *probe_logged = 0;
+        *smtp_tentative = false;
+        *was_midstream = midstream;
+        *server_spent = false;
+        *tunnel_start = [0; 2];
+    }
+
+    /// The ClientHello, when one was seen.
+    pub fn tls(&self) -> Option<&TlsFacts> {
+        self.has_tls.then_some(&self.tls)
+    }
+
+    /// The SOCKS proxy request, when the session is tunnelled through one.
+    pub fn socks(&self) -> Option<&SocksFacts> {
+        self.has_socks.then_some(&self.socks)
     }
 
     /// True while more bytes could still change what is known.
@@ -229,7 +294,8 @@ impl SessionFacts {
             SocksStatus::NeedMore => {}
             SocksStatus::NotTunnel => self.set_not_mail(points),
             SocksStatus::Tunnel { client_consumed, server_consumed } => {
-                self.socks = Some(facts);
+                self.socks = facts;
+                self.has_socks = true;
                 let start = [client_consumed as u32, server_consumed as u32];
                 self.parsed = start;
                 self.tunnel_start = start;
@@ -262,12 +328,14 @@ impl SessionFacts {
                         return; // the server's side of the handshake carries nothing we need
                     }
                     let stream = data.get(start as usize..).unwrap_or(&[]);
-                    let mut facts = self.tls.unwrap_or_default();
+                    // A ClientHello spread over segments is parsed anew as it grows.
+                    let mut facts = TlsFacts::default();
                     match tls::parse_client_hello(stream, scratch, &mut facts, anomalies) {
                         TlsStatus::NeedMore => return,
                         TlsStatus::Done { .. } => {
                             facts.implicit = matches!(self.parser, Parser::None);
-                            self.tls = Some(facts);
+                            self.tls = facts;
+                            self.has_tls = true;
                             self.on_client_hello(&facts);
                             self.phase = Phase::Done;
                             let _ = points.try_push(Point::ClientHello);
@@ -292,7 +360,7 @@ impl SessionFacts {
                             self.phase = Phase::Tls { start: consumed as u32 };
                         }
                         tls::Probe::Maybe => return,
-                        tls::Probe::No if self.socks.is_none() && socks::probe(rest) => {
+                        tls::Probe::No if !self.has_socks && socks::probe(rest) => {
                             self.phase = Phase::Socks;
                             return;
                         }
@@ -302,6 +370,15 @@ impl SessionFacts {
                             }
                         }
                     }
+                }
+                Phase::Detecting
+                    if dir == Dir::ToClient
+                        && !self.midstream
+                        && consumed == self.tunnel_start[1] as usize
+                        && detect::server_start_is_binary(rest) =>
+                {
+                    self.set_not_mail(points);
+                    return;
                 }
                 Phase::Detecting | Phase::Lines => {
                     if !self.next_line(dir, rest, both, anomalies, points) {
@@ -506,7 +583,7 @@ impl SessionFacts {
     }
 
     fn on_step(&mut self, step: Step, points: &mut Points) {
-        let in_clear = self.tls.is_none();
+        let in_clear = !self.has_tls;
         match step {
             Step::Continue => {}
             Step::Helo => {
@@ -553,6 +630,37 @@ impl SessionFacts {
         if self.mail.is_none() {
             self.mail = Some(proto);
             self.mail_source = Some(MailProtoSource::Port);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reset_gives_the_facts_of_a_fresh_session() {
+        let mut used = SessionFacts {
+            parser: Parser::Pop3(Pop3Session::new()),
+            has_tls: true,
+            has_socks: true,
+            mail: Some(MailProto::Pop3),
+            mail_source: Some(MailProtoSource::Content),
+            not_mail: true,
+            cleartext_auth: true,
+            phase: Phase::Tls { start: 9 },
+            parsed: [7, 8],
+            probe_lines: [1, 2],
+            probe_logged: 3,
+            smtp_tentative: true,
+            server_spent: true,
+            tunnel_start: [4, 5],
+            ..SessionFacts::default()
+        };
+        for midstream in [true, false] {
+            used.reset(midstream);
+            let fresh = SessionFacts { midstream, ..SessionFacts::default() };
+            assert_eq!(format!("{used:?}"), format!("{fresh:?}"));
         }
     }
 }

@@ -91,6 +91,9 @@ pub struct Verdicts {
     block: bool,
     limiter: RateLimiter,
     source: Option<Box<dyn PolicySource>>,
+    /// The last second a decision was made in, and its date (exceptions
+    /// expire by date; the calendar is worked out once a second, not per decision).
+    today: (u64, time::Date),
 }
 
 impl Verdicts {
@@ -102,6 +105,7 @@ impl Verdicts {
             policy,
             limiter: RateLimiter::new(RATE_LIMIT_SLOTS),
             source: None,
+            today: (0, date_of(0)),
         }
     }
 
@@ -150,7 +154,7 @@ impl Verdicts {
 
     /// The SYN decision point: only addresses and port are known.
     pub fn at_syn(&mut self, v: &mut FlowVerdict, client: &Endpoint, server: &Endpoint, now_ns: u64) -> bool {
-        let view = SessionView::new(client.ip(), server.ip(), server.port, date_of(now_ns), now_ns / 1_000_000_000);
+        let view = SessionView::new(client.ip(), server.ip(), server.port, self.date(now_ns), now_ns / 1_000_000_000);
         self.fold(v, &view)
     }
 
@@ -166,7 +170,8 @@ impl Verdicts {
         server: &Endpoint,
         now_ns: u64,
     ) -> bool {
-        let mut view = SessionView::new(client.ip(), server.ip(), server.port, date_of(now_ns), now_ns / 1_000_000_000);
+        let mut view =
+            SessionView::new(client.ip(), server.ip(), server.port, self.date(now_ns), now_ns / 1_000_000_000);
         view.point = match point {
             Point::Detect if facts.not_mail => DecisionPoint::NonMail,
             Point::Detect => DecisionPoint::Detect,
@@ -177,7 +182,7 @@ impl Verdicts {
             Point::ClientHello => DecisionPoint::ClientHello,
         };
         view.proto = facts.mail;
-        let tls = facts.tls.as_ref();
+        let tls = facts.tls();
         view.sni = tls.and_then(|t| t.sni.as_ref()).map(|s| s.as_bytes());
         view.client_hello_without_sni = tls.is_some_and(|t| t.sni.is_none());
         view.ech = tls.is_some_and(|t| t.ech);
@@ -198,6 +203,15 @@ impl Verdicts {
 
     /// Folds the decision at `view.point` into the flow's; true when the
     /// flow became blocked now.
+    /// The date (UTC) of `now_ns`, from the cache when it is the same second.
+    fn date(&mut self, now_ns: u64) -> time::Date {
+        let secs = now_ns / 1_000_000_000;
+        if self.today.0 != secs {
+            self.today = (secs, date_of(now_ns));
+        }
+        self.today.1
+    }
+
     fn fold(&mut self, v: &mut FlowVerdict, view: &SessionView<'_>) -> bool {
         let was_enforced = self.enforced(v);
         let decision = self.policy.evaluate(view, Some(&mut self.limiter));
@@ -233,7 +247,7 @@ pub fn describe(s: &FinishedSession, policies: &[PolicyHandle]) -> Verdict {
     };
     let decided_by_this = policy_id(policy) == v.policy_id || v.point.is_none();
     let facts = s.facts.as_ref();
-    let sni = facts.and_then(|f| f.tls.as_ref()).and_then(|t| t.sni.as_ref()).map(|s| s.to_str_lossy().into_owned());
+    let sni = facts.and_then(|f| f.tls()).and_then(|t| t.sni.as_ref()).map(|s| s.to_str_lossy().into_owned());
     let helo = match facts.map(|f| &f.parser) {
         Some(Parser::Smtp(p)) => p.facts.helo.as_ref().map(|h| h.to_str_lossy().into_owned()),
         _ => None,

@@ -95,22 +95,27 @@ impl<S: SessionSink> Worker<S> {
         if received == 0 {
             return 0;
         }
+        let mut actions = [FrameAction::Forward; crate::io::BURST];
+        {
+            let frames: arrayvec::ArrayVec<(&[u8], u64), { crate::io::BURST }> =
+                rx.iter().map(|f| (f.data(), f.timestamp_ns().unwrap_or(now_ns))).collect();
+            self.engine.process_burst(&frames, &mut actions, &mut self.sink);
+        }
         let mut tx: Burst<I::Frame> = Burst::new();
         let mut back: Burst<I::Frame> = Burst::new();
         let (mut bytes, mut dropped, mut rst_sent, mut rst_failed) = (0u64, 0u64, 0u64, 0u64);
-        for frame in rx.drain(..) {
-            let data = frame.data();
-            bytes += data.len() as u64;
-            let ts = frame.timestamp_ns().unwrap_or(now_ns);
-            match self.engine.process(data, ts, &mut self.sink) {
+        for (i, (frame, action)) in rx.drain(..).zip(actions).enumerate() {
+            bytes += frame.data().len() as u64;
+            match action {
                 FrameAction::Forward => tx.push(frame),
                 FrameAction::Drop => {
                     dropped += 1;
                     drop(frame);
                 }
-                FrameAction::Reset(rst) => {
+                FrameAction::Reset => {
                     dropped += 1;
                     drop(frame);
+                    let rst = self.engine.reset_frames(i);
                     // One RST back to the sender, one on to the receiver.
                     for (bytes, burst) in [(rst.to_sender(), &mut back), (rst.to_receiver(), &mut tx)] {
                         if bytes.is_empty() {

@@ -66,7 +66,8 @@ fuzz_target!(|data: &[u8]| {
     let mut now = START_NS;
     for (i, f) in frames(rest).enumerate() {
         now = now.saturating_add(u64::from(f.delta_us) * 1000);
-        if let FrameAction::Reset(rst) = engine.process(f.frame, now, &mut sink) {
+        if engine.process(f.frame, now, &mut sink) == FrameAction::Reset {
+            let rst = engine.reset_frames(0);
             assert!(rst.to_sender().len() <= 100 && rst.to_receiver().len() <= 100);
         }
         if i % TICK_EVERY == TICK_EVERY - 1 {

@@ -283,11 +283,39 @@ pub fn looks_like_server_line(line: &[u8]) -> bool {
     is_imap_tag(tag) && is_one_of(status, &[b"OK", b"NO", b"BAD"])
 }
 
+/// Bytes a server's first line looks at to be a text protocol's.
+const TEXT_PREFIX: usize = 4;
+
+/// Do a server's first bytes rule out every mail protocol? SMTP, IMAP and
+/// POP3 servers greet with printable ASCII (`220`, `* OK`, `+OK`), so a
+/// control or non-ASCII byte among the first few says "not mail" without
+/// waiting for a line end that a binary protocol may never send. Only for a
+/// stream seen from its start (a session picked up mid-stream may be in a
+/// message body, where 8-bit text is allowed).
+pub fn server_start_is_binary(start: &[u8]) -> bool {
+    start.iter().take(TEXT_PREFIX).any(|&b| !(b == b'\t' || b == b'\r' || b == b'\n' || (b' '..=b'~').contains(&b)))
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)]
 mod tests {
     use super::*;
     use MailProtoKind::*;
+
+    #[test]
+    fn greetings_are_text_and_binary_servers_are_not_mail() {
+        for greeting in
+            [&b"220 mx.example.test ESMTP\r\n"[..], b"* OK [CAPABILITY IMAP4rev1] ready\r\n", b"+OK", b"2", b"\r\n220"]
+        {
+            assert!(!server_start_is_binary(greeting), "{}", String::from_utf8_lossy(greeting));
+        }
+        // MySQL's greeting, a TLS ServerHello, a NUL, UTF-8 in the first bytes.
+        for binary in [&b"\x4a\x00\x00\x00\x0a8.0"[..], b"\x16\x03\x03\x00\x7a", b"22\x000", "220é".as_bytes()] {
+            assert!(server_start_is_binary(binary), "{binary:?}");
+        }
+        // Only the first bytes count: a later byte may be anything.
+        assert!(!server_start_is_binary(b"220 \xff\xfe"));
+    }
 
     #[test]
     fn smtp_only_replies_prove_smtp_mid_stream() {

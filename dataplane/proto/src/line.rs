@@ -46,7 +46,7 @@ pub fn next_line(buf: &[u8], max_len: usize) -> LineResult<'_> {
     // The terminator of a line of `max_len` bytes ends at `max_len + 2`.
     let window = buf.get(..max_len.saturating_add(2)).unwrap_or(buf);
     let too_long = LineResult::TooLong { consumed: max_len.max(1) };
-    match window.iter().position(|&b| b == b'\n') {
+    match memchr::memchr(b'\n', window) {
         Some(lf) => {
             let raw = window.get(..lf).unwrap_or_default();
             let (line, bare_lf) = match raw.strip_suffix(b"\r") {
@@ -116,7 +116,7 @@ impl LineSplitter {
     /// caller drops `consumed` bytes and calls again until [`Split::NeedMore`].
     pub fn next<'a>(&mut self, buf: &'a [u8]) -> Split<'a> {
         if self.in_long_line {
-            return match buf.iter().position(|&b| b == b'\n') {
+            return match memchr::memchr(b'\n', buf) {
                 Some(lf) => {
                     self.in_long_line = false;
                     Split::Skip { consumed: lf + 1 }
@@ -151,9 +151,16 @@ pub(crate) fn split_word(line: &[u8]) -> (&[u8], &[u8]) {
 
 /// `bytes`, upper-cased (ASCII), as a fact.
 pub(crate) fn upper<const N: usize>(bytes: &[u8]) -> BoundedStr<N> {
+    let mut buf = [0u8; N];
+    let take = bytes.len().min(N);
+    for (dst, src) in buf.iter_mut().zip(bytes) {
+        *dst = src.to_ascii_uppercase();
+    }
     let mut s = BoundedStr::new();
-    for &b in bytes {
-        s.push_bytes(&[b.to_ascii_uppercase()]);
+    s.push_bytes(buf.get(..take).unwrap_or_default());
+    if take < bytes.len() {
+        // What did not fit marks the value truncated, as a longer push would.
+        s.push_bytes(bytes.get(take..take + 1).unwrap_or_default());
     }
     s
 }

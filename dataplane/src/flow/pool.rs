@@ -19,11 +19,13 @@ impl<T: Default + Clone> Pool<T> {
 }
 
 impl<T> Pool<T> {
-    /// Takes a free slot, reset to `value`; `None` when all are in use.
-    pub fn take(&mut self, value: T) -> Option<u32> {
+    /// Takes a free slot and lets `reset` prepare it in place (values can be
+    /// kilobytes: building one and moving it in would copy it whole);
+    /// `None` when all are in use.
+    pub fn take_with(&mut self, reset: impl FnOnce(&mut T)) -> Option<u32> {
         let idx = self.free.pop()?;
         if let Some(slot) = self.slots.get_mut(idx as usize) {
-            *slot = value;
+            reset(slot);
         }
         Some(idx)
     }

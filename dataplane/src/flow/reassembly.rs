@@ -157,11 +157,17 @@ impl StreamStore {
         let idx = self.free.pop()?;
         let words = self.budget.div_ceil(64);
         let i = idx as usize;
-        if let Some(bits) = self.bits.get_mut(i * 2 * words..(i + 1) * 2 * words) {
-            bits.fill(0);
-        }
-        if let Some(d) = self.dirs.get_mut(i) {
-            *d = [DirStream::default(); 2];
+        if let Some(dirs) = self.dirs.get_mut(i) {
+            for (d, state) in dirs.iter_mut().enumerate() {
+                // No bit at or past `high` was ever set: clear only the words
+                // the last session used (usually one), not the whole bitmap.
+                let used = (state.high as usize).div_ceil(64).min(words);
+                let start = (i * 2 + d) * words;
+                if let Some(bits) = self.bits.get_mut(start..start + used) {
+                    bits.fill(0);
+                }
+                *state = DirStream::default();
+            }
         }
         Some(idx)
     }
@@ -239,6 +245,32 @@ mod tests {
         fn buf(&mut self) -> DirBuf<'_> {
             DirBuf { bytes: &mut self.bytes, bits: &mut self.bits }
         }
+    }
+
+    #[test]
+    fn a_reused_slot_starts_empty_whatever_its_last_session_left() {
+        let mut store = StreamStore::new(1, 256);
+        let mut anomalies = Anomalies::NONE;
+        let idx = store.take().unwrap();
+        {
+            let mut s = store.get(idx).unwrap();
+            let (dirs, [b0, _], [m0, _]) = (&mut s.dirs, &mut s.bytes, &mut s.bits);
+            dirs[0].set_base(1000);
+            // Bytes 0..10 and, out of order, 130..140 (a later bitmap word).
+            dirs[0].insert(&mut DirBuf { bytes: b0, bits: m0 }, 1000, b"0123456789", &mut anomalies);
+            dirs[0].insert(&mut DirBuf { bytes: b0, bits: m0 }, 1130, b"abcdefghij", &mut anomalies);
+            assert_eq!(dirs[0].contiguous(), 10);
+        }
+        store.give_back(idx);
+        let idx = store.take().unwrap();
+        let mut s = store.get(idx).unwrap();
+        let (dirs, [b0, _], [m0, _]) = (&mut s.dirs, &mut s.bytes, &mut s.bits);
+        assert!(m0.iter().all(|w| *w == 0), "no byte of the last session counts as received");
+        dirs[0].set_base(5000);
+        // New bytes at the same offsets are taken as they are: no mismatch with the old ones.
+        dirs[0].insert(&mut DirBuf { bytes: b0, bits: m0 }, 5130, b"ABCDEFGHIJ", &mut anomalies);
+        assert!(!anomalies.contains(Anomalies::OVERLAP_MISMATCH));
+        assert_eq!(dirs[0].contiguous(), 0);
     }
 
     #[test]

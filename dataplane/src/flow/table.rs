@@ -38,6 +38,9 @@ pub struct FlowTable<V, const CLASSES: usize> {
     lists: [List; CLASSES],
     len: usize,
     hasher: ahash::RandomState,
+    /// Changes whenever a flow is added or removed, so that a lookup made
+    /// earlier can be reused while the table is unchanged.
+    generation: u64,
 }
 
 impl<V: Default, const CLASSES: usize> FlowTable<V, CLASSES> {
@@ -58,6 +61,7 @@ impl<V: Default, const CLASSES: usize> FlowTable<V, CLASSES> {
             lists: [List { head: NONE, tail: NONE }; CLASSES],
             len: 0,
             hasher: ahash::RandomState::new(),
+            generation: 0,
         }
     }
 }
@@ -88,15 +92,33 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         std::mem::size_of::<Entry<V>>() + index + std::mem::size_of::<u32>()
     }
 
+    /// The table's generation: a [`FlowTable::find`] answer stays right
+    /// while this is unchanged.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     /// True when a new flow would be refused.
     pub fn is_full(&self) -> bool {
         self.free.is_empty()
     }
 
-    /// Finds the flow of `key`.
+    /// The hash of `key` in this table (keyed per table, so that no one
+    /// can aim flows at one probe run): computed once per packet, then
+    /// passed to [`FlowTable::find_hashed`] and [`FlowTable::insert_hashed`].
     #[inline]
+    pub fn hash(&self, key: &FlowKey) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    /// Finds the flow of `key`.
     pub fn find(&self, key: &FlowKey) -> Option<FlowIdx> {
-        let hash = self.hasher.hash_one(key);
+        self.find_hashed(key, self.hash(key))
+    }
+
+    /// Finds the flow of `key`, whose [`FlowTable::hash`] is `hash`.
+    #[inline]
+    pub fn find_hashed(&self, key: &FlowKey, hash: u64) -> Option<FlowIdx> {
         let mut i = hash as usize & self.mask;
         loop {
             let idx = *self.slots.get(i)?;
@@ -115,8 +137,13 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
     /// Adds a flow (the caller has checked it is not present) at the
     /// most-recent end of list `class`.
     pub fn insert(&mut self, key: FlowKey, value: V, class: usize) -> Result<FlowIdx, TableFull> {
+        self.insert_hashed(key, self.hash(&key), value, class)
+    }
+
+    /// [`FlowTable::insert`] for a key whose [`FlowTable::hash`] is `hash`.
+    pub fn insert_hashed(&mut self, key: FlowKey, hash: u64, value: V, class: usize) -> Result<FlowIdx, TableFull> {
         let idx = self.free.pop().ok_or(TableFull)?;
-        let hash = self.hasher.hash_one(key);
+        self.generation += 1;
         let mut i = hash as usize & self.mask;
         // The index array is at least twice the capacity, so a free slot exists.
         while self.slots.get(i).is_some_and(|s| *s != NONE) {
@@ -179,6 +206,7 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         }
         self.unlink(idx);
         self.backward_shift(i);
+        self.generation += 1;
         self.free.push(idx);
         self.len -= 1;
         self.entries.get(idx as usize).map(|e| &e.value)
@@ -275,6 +303,22 @@ mod tests {
         assert!(t.find(&key(1)).is_none());
         let c = t.insert(key(3), 3, 0).unwrap();
         assert_eq!(t.find(&key(3)), Some(c));
+    }
+
+    #[test]
+    fn the_generation_changes_exactly_when_flows_come_or_go() {
+        let mut t: FlowTable<u32, 1> = FlowTable::new(4);
+        let g0 = t.generation();
+        let a = t.insert(key(1), 1, 0).unwrap();
+        let g1 = t.generation();
+        assert_ne!(g0, g1);
+        // Lookups, touches and value updates keep earlier answers right.
+        assert_eq!(t.find(&key(1)), Some(a));
+        t.touch(a, 0);
+        *t.get_mut(a).unwrap() = 5;
+        assert_eq!(t.generation(), g1);
+        t.remove(a);
+        assert_ne!(t.generation(), g1);
     }
 
     #[test]
