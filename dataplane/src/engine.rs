@@ -105,6 +105,9 @@ struct Keyed {
     found: Option<(Option<FlowIdx>, u64)>,
 }
 
+/// Closed flows finished at most per new session to free a session or stream slot.
+const RECLAIM_TRIES: usize = 4;
+
 /// LRU classes of the flow table, in eviction order (first evicted first).
 mod class {
     /// FIN or RST seen: lingering for stray packets.
@@ -215,7 +218,8 @@ pub struct EngineStats {
     pub flows_created: u64,
     /// New flows not tracked because the table was full of flows that may not be evicted.
     pub flows_untracked: u64,
-    /// Flows evicted to make room.
+    /// Flows evicted to make room (in the table, or in the session and
+    /// stream pools for a new session: closed flows, oldest first).
     pub flows_evicted: u64,
     /// Packets to a mail port dropped because no flow could be tracked (fail-closed).
     pub untracked_mail_port_dropped: u64,
@@ -570,6 +574,7 @@ impl Engine {
             flow.anomalies.insert(Anomalies::SYN_WITH_DATA);
         }
         // Inspection state: facts for the whole session, a window for its start.
+        self.reclaim_for_inspection(sink);
         match (self.sessions.take_with(|facts| facts.reset(inferred)), self.streams.take()) {
             (Some(s), Some(w)) => {
                 flow.session = s;
@@ -612,6 +617,21 @@ impl Engine {
             }
         }
         false
+    }
+
+    /// When the session or stream pool is empty, finishes the oldest closed
+    /// flows (which keep their slots through the linger), so that a storm
+    /// of short sessions cannot leave new sessions uninspected: a closed
+    /// session's record is then emitted before its linger ends.
+    fn reclaim_for_inspection(&mut self, sink: &mut impl SessionSink) {
+        for _ in 0..RECLAIM_TRIES {
+            if !self.sessions.is_exhausted() && !self.streams.is_exhausted() {
+                return;
+            }
+            let Some(idx) = self.flows.oldest(class::CLOSED) else { return };
+            self.finish(idx, sink);
+            self.stats.flows_evicted += 1;
+        }
     }
 
     /// The flow's (client, server) endpoints.
@@ -809,6 +829,24 @@ mod tests {
     fn engine(capacity: usize, fail: FailMode) -> Engine {
         let config = EngineConfig { flow_capacity: capacity, table_full_mail_ports: fail, ..EngineConfig::default() };
         Engine::new(&config, Verdicts::new(load_policy(None).unwrap()))
+    }
+
+    #[test]
+    fn a_storm_of_closed_sessions_never_leaves_new_ones_uninspected() {
+        let config = EngineConfig { session_capacity: 2, stream_capacity: 2, ..EngineConfig::default() };
+        let mut e = Engine::new(&config, Verdicts::new(load_policy(None).unwrap()));
+        let mut sink = Count(Vec::new());
+        for host in 1..=10u8 {
+            let now = u64::from(host) * 1000;
+            mail_session(&mut e, &mut sink, host, now);
+            // The client resets: the flow lingers, closed, holding its slots.
+            e.process(&seg(host, 40000, 25, 0x14, 110, b""), now + 1, &mut sink);
+        }
+        assert_eq!(e.stats().sessions_not_inspected, 0);
+        // The oldest closed sessions made way, each reported with what it learnt.
+        assert_eq!(sink.0.len(), 8);
+        assert!(sink.0.iter().all(|s| s.facts.is_some_and(|f| f.mail == Some(MailProto::Smtp))));
+        assert_eq!(e.stats().flows_evicted, 8);
     }
 
     #[test]

@@ -47,6 +47,11 @@ impl<T> Pool<T> {
         self.slots.get_mut(idx as usize)
     }
 
+    /// True when every slot is in use.
+    pub fn is_exhausted(&self) -> bool {
+        self.free.is_empty()
+    }
+
     /// Slots in use.
     pub fn in_use(&self) -> usize {
         self.slots.len() - self.free.len()

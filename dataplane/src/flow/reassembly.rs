@@ -179,6 +179,11 @@ impl StreamStore {
         }
     }
 
+    /// True when every slot is in use.
+    pub fn is_exhausted(&self) -> bool {
+        self.free.is_empty()
+    }
+
     /// Slots in use.
     pub fn in_use(&self) -> usize {
         self.dirs.len() - self.free.len()
