@@ -6,7 +6,7 @@
 use mailgate_bench::frame::Frame;
 use mailgate_bench::hello::{HelloMaker, HelloSpec};
 use mailgate_bench::synth::{Dir, Segmentation, SessionSpec, TcpSession};
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::PacketIo;
 use mailgate_dataplane::record::to_record;
@@ -24,7 +24,7 @@ const AUTH_PLAIN: &[u8] = b"AUTH PLAIN AGFsaWNlAFB3LXNlY3JldC14\r\n";
 
 struct Collect(PolicyHandle, Vec<Value>);
 impl SessionSink for Collect {
-    fn emit(&mut self, s: &FinishedSession) {
+    fn emit(&mut self, s: &SessionEnd<'_>) {
         self.1.push(serde_json::to_value(to_record(s, std::slice::from_ref(&self.0))).unwrap());
     }
 }

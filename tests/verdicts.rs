@@ -3,7 +3,7 @@
 //! exception expiry, and a policy reload under traffic. Captures come from
 //! the shared corpus; policies are written to a temporary directory.
 
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::pcap::PcapIo;
 use mailgate_dataplane::io::{Burst, Frame, PacketIo};
@@ -170,7 +170,7 @@ fn an_exception_applies_until_its_expiry_date_and_not_after() {
 /// Collects records in memory.
 struct Collect(Vec<PolicyHandle>, Vec<Value>);
 impl SessionSink for Collect {
-    fn emit(&mut self, s: &FinishedSession) {
+    fn emit(&mut self, s: &SessionEnd<'_>) {
         self.1.push(serde_json::to_value(to_record(s, &self.0)).unwrap());
     }
 }

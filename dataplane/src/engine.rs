@@ -172,8 +172,11 @@ struct Flow {
 }
 
 /// A finished session, fixed-size, turned into a record off the hot path.
+/// The engine hands sinks a [`SessionEnd`], whose facts are borrowed from
+/// its pool (kilobytes, copied only by a sink that keeps them, with
+/// [`SessionEnd::to_owned`]); `FinishedSession` itself owns them.
 #[derive(Debug, Clone, Copy)]
-pub struct FinishedSession {
+pub struct FinishedSession<F = SessionFacts> {
     /// Identifier, unique per engine.
     pub flow_id: u64,
     /// First and last packet, ns since the epoch.
@@ -193,22 +196,49 @@ pub struct FinishedSession {
     /// Anomalies seen.
     pub anomalies: Anomalies,
     /// What inspection learnt (`None` when the flow was not inspected).
-    pub facts: Option<SessionFacts>,
+    pub facts: Option<F>,
     /// The verdict.
     pub verdict: FlowVerdict,
 }
 
-impl FinishedSession {
+/// A finished session as the engine emits it: the facts still in the pool.
+pub type SessionEnd<'a> = FinishedSession<&'a SessionFacts>;
+
+impl<F: std::borrow::Borrow<SessionFacts>> FinishedSession<F> {
+    /// What inspection learnt, however the facts are held.
+    pub fn facts(&self) -> Option<&SessionFacts> {
+        self.facts.as_ref().map(|f| f.borrow())
+    }
+
     /// True for sessions `inspect` reports by default: mail, or a mail port whatever it carried.
     pub fn is_reportable(&self) -> bool {
-        self.facts.is_some_and(|f| f.mail.is_some()) || detect_mail_port(self.server.port)
+        self.facts().is_some_and(|f| f.mail.is_some()) || detect_mail_port(self.server.port)
+    }
+}
+
+impl SessionEnd<'_> {
+    /// A copy that owns its facts, for sinks that keep sessions (rings, tests).
+    pub fn to_owned(&self) -> FinishedSession {
+        FinishedSession {
+            flow_id: self.flow_id,
+            first_ns: self.first_ns,
+            last_ns: self.last_ns,
+            client: self.client,
+            server: self.server,
+            direction_inferred: self.direction_inferred,
+            pkts: self.pkts,
+            bytes: self.bytes,
+            anomalies: self.anomalies,
+            facts: self.facts.copied(),
+            verdict: self.verdict,
+        }
     }
 }
 
 /// Where an engine puts finished sessions (a reporter ring, `inspect`'s writer…).
 pub trait SessionSink {
     /// Takes one finished session; must not block.
-    fn emit(&mut self, session: &FinishedSession);
+    fn emit(&mut self, session: &SessionEnd<'_>);
 }
 
 /// Engine counters (read through [`Engine::stats`]).
@@ -768,7 +798,7 @@ impl Engine {
     fn finish(&mut self, idx: FlowIdx, sink: &mut impl SessionSink) {
         let Some((client, server)) = self.endpoints(idx) else { return };
         let Some(flow) = self.flows.get(idx).copied() else { return };
-        let facts = self.sessions.get(flow.session).copied();
+        let facts = self.sessions.get(flow.session);
         let finished = FinishedSession {
             flow_id: flow.flow_id,
             first_ns: flow.first_ns,
@@ -782,14 +812,16 @@ impl Engine {
             facts,
             verdict: flow.verdict,
         };
+        let mail = finished.facts.is_some_and(|f| f.mail.is_some());
+        // Emitted while the facts are still the flow's, then the slots go back.
+        sink.emit(&finished);
         self.sessions.give_back(flow.session);
         self.streams.give_back(flow.stream);
         self.flows.remove(idx);
         self.stats.sessions_finished += 1;
-        if finished.facts.is_some_and(|f| f.mail.is_some()) {
+        if mail {
             self.stats.mail_sessions += 1;
         }
-        sink.emit(&finished);
     }
 }
 
@@ -800,8 +832,8 @@ mod tests {
 
     struct Count(Vec<FinishedSession>);
     impl SessionSink for Count {
-        fn emit(&mut self, s: &FinishedSession) {
-            self.0.push(*s);
+        fn emit(&mut self, s: &SessionEnd<'_>) {
+            self.0.push(s.to_owned());
         }
     }
 

@@ -4,7 +4,7 @@
 
 use crate::engine::FinishedSession;
 use crate::flow::Endpoint;
-use crate::session::Parser;
+use crate::session::{Parser, SessionFacts};
 use crate::verdict::{describe, PolicyHandle};
 use base64::Engine as _;
 use mailgate_proto::text::{BoundedStr, StrList};
@@ -66,8 +66,11 @@ fn tls_record(t: &TlsFacts) -> TlsRecord {
 
 /// The record of a finished session; its verdict is put in words with
 /// whichever of `policies` (newest first) decided it.
-pub fn to_record(s: &FinishedSession, policies: &[PolicyHandle]) -> SessionRecord {
-    let facts = s.facts.as_ref();
+pub fn to_record<F: std::borrow::Borrow<SessionFacts>>(
+    s: &FinishedSession<F>,
+    policies: &[PolicyHandle],
+) -> SessionRecord {
+    let facts = s.facts();
     let (mut smtp, mut imap, mut pop3) = (None, None, None);
     match facts.map(|f| &f.parser) {
         Some(Parser::Smtp(p)) => {

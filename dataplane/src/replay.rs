@@ -2,7 +2,7 @@
 //! live DPDK workers run (the `inspect` command): records go to a writer as
 //! JSON lines, and a summary comes back.
 
-use crate::engine::{Engine, EngineConfig, EngineStats, FinishedSession, SessionSink};
+use crate::engine::{Engine, EngineConfig, EngineStats, SessionEnd, SessionSink};
 use crate::io::pcap::{CaptureError, PcapIo};
 use crate::io::PacketIo;
 use crate::record::to_record;
@@ -53,7 +53,7 @@ struct JsonLines<'w> {
 }
 
 impl SessionSink for JsonLines<'_> {
-    fn emit(&mut self, session: &FinishedSession) {
+    fn emit(&mut self, session: &SessionEnd<'_>) {
         if self.error.is_some() || !(self.all_flows || session.is_reportable()) {
             return;
         }

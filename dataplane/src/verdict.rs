@@ -234,7 +234,10 @@ fn date_of(ns: u64) -> time::Date {
 
 /// The record's verdict for a finished session: the rule's name and the
 /// reason in words, from whichever of `policies` decided (newest first).
-pub fn describe(s: &FinishedSession, policies: &[PolicyHandle]) -> Verdict {
+pub fn describe<F: std::borrow::Borrow<crate::session::SessionFacts>>(
+    s: &FinishedSession<F>,
+    policies: &[PolicyHandle],
+) -> Verdict {
     let v = &s.verdict;
     let Some(policy) = policies.iter().find(|p| policy_id(p) == v.policy_id).or(policies.first()) else {
         return Verdict {
@@ -246,7 +249,7 @@ pub fn describe(s: &FinishedSession, policies: &[PolicyHandle]) -> Verdict {
         };
     };
     let decided_by_this = policy_id(policy) == v.policy_id || v.point.is_none();
-    let facts = s.facts.as_ref();
+    let facts = s.facts();
     let sni = facts.and_then(|f| f.tls()).and_then(|t| t.sni.as_ref()).map(|s| s.to_str_lossy().into_owned());
     let helo = match facts.map(|f| &f.parser) {
         Some(Parser::Smtp(p)) => p.facts.helo.as_ref().map(|h| h.to_str_lossy().into_owned()),

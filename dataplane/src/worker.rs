@@ -168,14 +168,14 @@ impl<S: SessionSink> Worker<S> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::engine::{EngineConfig, FinishedSession};
+    use crate::engine::{EngineConfig, SessionEnd};
     use crate::io::mem::{MemFrame, MemIo};
     use crate::verdict::load_policy;
     use std::sync::Arc;
 
     struct Nothing;
     impl SessionSink for Nothing {
-        fn emit(&mut self, _: &FinishedSession) {}
+        fn emit(&mut self, _: &SessionEnd<'_>) {}
     }
 
     fn arp(n: u8) -> MemFrame {

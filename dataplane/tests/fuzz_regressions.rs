@@ -2,7 +2,7 @@
 //! as tests so that they stay fixed without cargo-fuzz.
 
 use mailgate_dataplane::decode::{decode_ethernet, Decoded};
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::verdict::{load_policy, Verdicts};
 
 /// Bytes that would read as a TCP header (port 1234 → 25, PSH+ACK) and an
@@ -60,7 +60,7 @@ fn pppoe(inner: &[u8]) -> Vec<u8> {
 struct Count(usize);
 
 impl SessionSink for Count {
-    fn emit(&mut self, _: &FinishedSession) {
+    fn emit(&mut self, _: &SessionEnd<'_>) {
         self.0 += 1;
     }
 }

@@ -4,7 +4,7 @@
 //! the pieces of each segment are shuffled and some are sent twice.
 
 use mailgate_dataplane::decode::{decode_ethernet, Decoded};
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::pcap::PcapIo;
 use mailgate_dataplane::io::{Burst, Frame, PacketIo};
@@ -67,7 +67,7 @@ fn baselines() -> &'static [Baseline] {
 
 struct Collect(PolicyHandle, Vec<Value>);
 impl SessionSink for Collect {
-    fn emit(&mut self, s: &FinishedSession) {
+    fn emit(&mut self, s: &SessionEnd<'_>) {
         if s.is_reportable() {
             let mut v = serde_json::to_value(to_record(s, std::slice::from_ref(&self.0))).unwrap();
             // Counts and the end time follow the segmentation; everything else must not.

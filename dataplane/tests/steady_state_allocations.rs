@@ -3,7 +3,7 @@
 //! parsers, verdicts, RSTs) makes zero heap allocations. A counting global
 //! allocator proves it.
 
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::pcap::PcapIo;
 use mailgate_dataplane::io::{Burst, Frame, PacketIo};
@@ -46,7 +46,7 @@ static GLOBAL: Counting = Counting;
 /// Counts finished sessions without keeping them.
 struct CountingSink(u64);
 impl SessionSink for CountingSink {
-    fn emit(&mut self, _session: &FinishedSession) {
+    fn emit(&mut self, _session: &SessionEnd<'_>) {
         self.0 += 1;
     }
 }

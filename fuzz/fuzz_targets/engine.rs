@@ -12,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailgate_config::CompiledPolicy;
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, FrameAction, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, FrameAction, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::verdict::{PolicyHandle, Verdicts};
 use mailgate_fuzz::frames;
@@ -35,7 +35,7 @@ struct Records<'a> {
 }
 
 impl SessionSink for Records<'_> {
-    fn emit(&mut self, session: &FinishedSession) {
+    fn emit(&mut self, session: &SessionEnd<'_>) {
         let record = to_record(session, std::slice::from_ref(self.policy));
         let json = serde_json::to_string(&record).unwrap_or_else(|e| panic!("record does not serialise: {e}"));
         assert!(!json.is_empty());

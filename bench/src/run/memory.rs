@@ -8,7 +8,7 @@
 use std::net::Ipv4Addr;
 
 use anyhow::Context;
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::session::SessionFacts;
 use mailgate_dataplane::verdict::{load_policy, Verdicts};
 use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber};
@@ -44,7 +44,7 @@ pub struct MemoryResult {
 
 struct Discard;
 impl SessionSink for Discard {
-    fn emit(&mut self, _session: &FinishedSession) {}
+    fn emit(&mut self, _session: &SessionEnd<'_>) {}
 }
 
 /// This process's resident set, KiB.

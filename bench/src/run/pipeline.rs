@@ -22,7 +22,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::BURST;
 use mailgate_dataplane::verdict::{load_policy, Verdicts};
@@ -49,7 +49,7 @@ pub struct CountingSink {
 }
 
 impl SessionSink for CountingSink {
-    fn emit(&mut self, _session: &FinishedSession) {
+    fn emit(&mut self, _session: &SessionEnd<'_>) {
         self.sessions += 1;
     }
 }

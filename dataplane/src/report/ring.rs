@@ -2,7 +2,7 @@
 //! worker, written with `try_push` only, so a slow reporter costs records
 //! (counted) and never worker time.
 
-use crate::engine::{FinishedSession, SessionSink};
+use crate::engine::{FinishedSession, SessionEnd, SessionSink};
 use ringbuf::traits::{Consumer, Observer, Producer, Split};
 use ringbuf::{HeapCons, HeapProd, HeapRb};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,16 +22,23 @@ pub struct RingSink<T> {
     dropped: Arc<AtomicU64>,
 }
 
-impl<T: Clone> RingSink<T> {
-    /// Copies `item` into the ring; when the ring is full the item is
+impl<T> RingSink<T> {
+    /// Moves `item` into the ring; when the ring is full the item is
     /// counted as dropped instead. Never blocks, never allocates.
-    pub fn push(&mut self, item: &T) -> bool {
-        let pushed = self.producer.try_push(item.clone()).is_ok();
+    pub fn push_value(&mut self, item: T) -> bool {
+        let pushed = self.producer.try_push(item).is_ok();
         if !pushed {
             // Single writer: a relaxed load+store avoids a locked RMW on the worker.
             self.dropped.store(self.dropped.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
         }
         pushed
+    }
+}
+
+impl<T: Clone> RingSink<T> {
+    /// Copies `item` into the ring (see [`RingSink::push_value`]).
+    pub fn push(&mut self, item: &T) -> bool {
+        self.push_value(item.clone())
     }
 
     /// Like [`RingSink::push`], but waits up to `patience` for room first.
@@ -47,8 +54,8 @@ impl<T: Clone> RingSink<T> {
 }
 
 impl SessionSink for RingSink<FinishedSession> {
-    fn emit(&mut self, session: &FinishedSession) {
-        self.push(session);
+    fn emit(&mut self, session: &SessionEnd<'_>) {
+        self.push_value(session.to_owned());
     }
 }
 

@@ -2,7 +2,7 @@
 //! sessions (reported per worker in the stats and the summary) and passes
 //! them on to the sink the caller supplied (the reporter's ring).
 
-use crate::engine::{FinishedSession, SessionSink};
+use crate::engine::{SessionEnd, SessionSink};
 use crossbeam_utils::CachePadded;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,7 +27,7 @@ impl<S: SessionSink> Counted<S> {
 
 impl<S: SessionSink> SessionSink for Counted<S> {
     #[inline]
-    fn emit(&mut self, session: &FinishedSession) {
+    fn emit(&mut self, session: &SessionEnd<'_>) {
         // Single writer: load+store, no locked read-modify-write.
         self.finished.store(self.finished.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.inner.emit(session);
@@ -41,5 +41,5 @@ pub struct Discard;
 
 impl SessionSink for Discard {
     #[inline]
-    fn emit(&mut self, _session: &FinishedSession) {}
+    fn emit(&mut self, _session: &SessionEnd<'_>) {}
 }

@@ -3,7 +3,7 @@
 //! on stderr, exit status 2 for bad input. With `[dataplane.report]` in the
 //! config file the records also go to the control plane (an import).
 
-use mailgate_dataplane::engine::{FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{FinishedSession, SessionEnd, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::replay::{replay_into, ReplayError};
 use mailgate_dataplane::report::{session_ring, MailboxControl, PolicyMailbox, Reporter, RingSink};
@@ -42,8 +42,8 @@ pub struct InspectArgs {
 struct Import(RingSink<FinishedSession>);
 
 impl SessionSink for Import {
-    fn emit(&mut self, session: &FinishedSession) {
-        self.0.push_or_wait(session, IMPORT_PATIENCE);
+    fn emit(&mut self, session: &SessionEnd<'_>) {
+        self.0.push_or_wait(&session.to_owned(), IMPORT_PATIENCE);
     }
 }
 

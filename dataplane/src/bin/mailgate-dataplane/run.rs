@@ -4,7 +4,7 @@
 use clap::Args;
 use crossbeam_utils::CachePadded;
 use mailgate_config::CompiledPolicy;
-use mailgate_dataplane::engine::{Engine, FinishedSession, SessionSink};
+use mailgate_dataplane::engine::{Engine, FinishedSession, SessionEnd, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::report::{
     load_saved_policy, session_ring, MailboxControl, PolicyMailbox, Reporter, ReporterConfig, RingSink, RingSource,
@@ -46,10 +46,10 @@ enum RunSink {
 }
 
 impl SessionSink for RunSink {
-    fn emit(&mut self, session: &FinishedSession) {
+    fn emit(&mut self, session: &SessionEnd<'_>) {
         if let RunSink::Ring(ring) = self {
             // A full ring counts the record as dropped; the worker never waits.
-            ring.push(session);
+            ring.push_value(session.to_owned());
         }
     }
 }
