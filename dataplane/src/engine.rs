@@ -384,17 +384,34 @@ impl Engine {
         for &(frame, _) in frames.iter().take(BURST) {
             let d = decode_ethernet(frame);
             let keyed = match &d {
-                Decoded::Tcp(seg) => {
-                    let mut keyed = self.keyed(seg);
-                    let found = self.flows.find_hashed(&keyed.key, keyed.hash);
-                    // Touch the flow's entry now; its value is not needed yet.
-                    std::hint::black_box(found.and_then(|idx| self.flows.get(idx)).map(|f| f.last_ns));
-                    keyed.found = Some((found, self.flows.generation()));
-                    keyed
-                }
+                Decoded::Tcp(seg) => self.keyed(seg),
                 _ => Keyed::default(),
             };
             decoded.push((d, keyed));
+        }
+        // Short loops of independent loads, so that the core has the misses
+        // of the whole burst in flight at once: index slots, then entries.
+        let mut homes = [FlowIdx::MAX; BURST];
+        for (home, (_, keyed)) in homes.iter_mut().zip(&decoded) {
+            *home = self.flows.home(keyed.hash);
+        }
+        let mut touched = 0;
+        for &home in &homes {
+            touched ^= self.flows.touch_entry(home);
+        }
+        // A SYN takes a free entry, session slot and reassembly window: the
+        // ones it will get are known, and as cold as the rest.
+        let syns = decoded.iter().filter(|(d, _)| matches!(d, Decoded::Tcp(s) if s.flags.syn && !s.flags.ack)).count();
+        for n in 0..syns {
+            touched ^= self.flows.touch_free(n) ^ self.streams.touch_free(n);
+            touched ^= u64::from(self.sessions.touch_free(n, SessionFacts::touch));
+        }
+        std::hint::black_box(touched);
+        let generation = self.flows.generation();
+        for (d, keyed) in &mut decoded {
+            if matches!(d, Decoded::Tcp(_)) {
+                keyed.found = Some((self.flows.find_hashed(&keyed.key, keyed.hash), generation));
+            }
         }
         for (i, ((d, keyed), &(frame, now_ns))) in decoded.iter().zip(frames).enumerate() {
             self.current = i;
@@ -812,7 +829,8 @@ impl Engine {
             facts,
             verdict: flow.verdict,
         };
-        let mail = finished.facts.is_some_and(|f| f.mail.is_some());
+        // The flow's copy of the flag: the pooled facts may be cold.
+        let mail = flow.mail;
         // Emitted while the facts are still the flow's, then the slots go back.
         sink.emit(&finished);
         self.sessions.give_back(flow.session);

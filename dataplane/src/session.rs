@@ -217,6 +217,12 @@ impl SessionFacts {
         *tunnel_start = [0; 2];
     }
 
+    /// Reads the two cache lines [`SessionFacts::reset`] writes (for
+    /// bringing a pooled slot into the cache before it is reset).
+    pub fn touch(&self) -> u8 {
+        u8::from(self.not_mail) ^ u8::from(matches!(self.parser, Parser::None))
+    }
+
     /// The ClientHello, when one was seen.
     pub fn tls(&self) -> Option<&TlsFacts> {
         self.has_tls.then_some(&self.tls)

@@ -47,6 +47,15 @@ impl<T> Pool<T> {
         self.slots.get_mut(idx as usize)
     }
 
+    /// Reads the slot the `n`-th next take will hand out, with `read` (the
+    /// parts the take will write), to bring it into the cache ahead of the
+    /// take (0 when there is none).
+    #[inline]
+    pub fn touch_free(&self, n: usize, read: impl Fn(&T) -> u8) -> u8 {
+        let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
+        free.and_then(|&idx| self.slots.get(idx as usize)).map_or(0, read)
+    }
+
     /// True when every slot is in use.
     pub fn is_exhausted(&self) -> bool {
         self.free.is_empty()

@@ -179,6 +179,20 @@ impl StreamStore {
         }
     }
 
+    /// Reads the state and first bitmap words of the slot the `n`-th next
+    /// take will hand out, to bring them into the cache ahead of the take.
+    #[inline]
+    pub fn touch_free(&self, n: usize) -> u64 {
+        let words = self.budget.div_ceil(64);
+        let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
+        free.map_or(0, |&idx| {
+            let i = idx as usize;
+            let high = self.dirs.get(i).map_or(0, |d| u64::from(d[0].high ^ d[1].high));
+            let bits = |d: usize| self.bits.get((i * 2 + d) * words).copied().unwrap_or(0);
+            high ^ bits(0) ^ bits(1)
+        })
+    }
+
     /// True when every slot is in use.
     pub fn is_exhausted(&self) -> bool {
         self.free.is_empty()

@@ -111,6 +111,29 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         self.hasher.hash_one(key)
     }
 
+    /// The entry named by `hash`'s home slot (not necessarily the flow's,
+    /// or none): for reading slots early, a burst at a time, so that their
+    /// cache misses overlap before the lookups proper.
+    #[inline]
+    pub fn home(&self, hash: u64) -> FlowIdx {
+        self.slots.get(hash as usize & self.mask).copied().unwrap_or(NONE)
+    }
+
+    /// Reads the entry at `idx` (any index; out of range reads nothing),
+    /// to bring it into the cache ahead of its lookup.
+    #[inline]
+    pub fn touch_entry(&self, idx: FlowIdx) -> u64 {
+        self.entries.get(idx as usize).map_or(0, |e| e.hash)
+    }
+
+    /// Reads the entry the `n`-th next insert will take, to bring it into
+    /// the cache ahead of the insert (0 when there is none).
+    #[inline]
+    pub fn touch_free(&self, n: usize) -> u64 {
+        let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
+        free.map_or(0, |&idx| self.touch_entry(idx))
+    }
+
     /// Finds the flow of `key`.
     pub fn find(&self, key: &FlowKey) -> Option<FlowIdx> {
         self.find_hashed(key, self.hash(key))
