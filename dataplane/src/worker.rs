@@ -96,16 +96,17 @@ impl<S: SessionSink> Worker<S> {
             return 0;
         }
         let mut actions = [FrameAction::Forward; crate::io::BURST];
-        {
+        // Each frame's bytes are looked up once (a call into DPDK per mbuf).
+        let bytes = {
             let frames: arrayvec::ArrayVec<(&[u8], u64), { crate::io::BURST }> =
                 rx.iter().map(|f| (f.data(), f.timestamp_ns().unwrap_or(now_ns))).collect();
             self.engine.process_burst(&frames, &mut actions, &mut self.sink);
-        }
+            frames.iter().map(|(data, _)| data.len() as u64).sum::<u64>()
+        };
         let mut tx: Burst<I::Frame> = Burst::new();
         let mut back: Burst<I::Frame> = Burst::new();
-        let (mut bytes, mut dropped, mut rst_sent, mut rst_failed) = (0u64, 0u64, 0u64, 0u64);
+        let (mut dropped, mut rst_sent, mut rst_failed) = (0u64, 0u64, 0u64);
         for (i, (frame, action)) in rx.drain(..).zip(actions).enumerate() {
-            bytes += frame.data().len() as u64;
             match action {
                 FrameAction::Forward => tx.push(frame),
                 FrameAction::Drop => {

@@ -143,12 +143,28 @@ impl StreamStore {
     pub fn new(slots: usize, budget: usize) -> Self {
         let budget = budget.max(64);
         let words = budget.div_ceil(64);
-        StreamStore {
+        let mut store = StreamStore {
             budget,
             bytes: vec![0; slots * 2 * budget],
             bits: vec![0; slots * 2 * words],
             dirs: vec![[DirStream::default(); 2]; slots],
             free: (0..slots as u32).rev().collect(),
+        };
+        store.prefault();
+        store
+    }
+
+    /// Writes every page of the (zero-initialised, so lazily mapped) byte
+    /// and bitmap arrays once, so that the first sessions take no page
+    /// faults on the worker. The value written is an opaque zero: the
+    /// compiler may not drop a store it cannot prove redundant.
+    fn prefault(&mut self) {
+        const PAGE: usize = 4096;
+        for b in self.bytes.iter_mut().step_by(PAGE) {
+            *b = std::hint::black_box(0);
+        }
+        for w in self.bits.iter_mut().step_by(PAGE / 8) {
+            *w = std::hint::black_box(0);
         }
     }
 
