@@ -105,6 +105,9 @@ struct Keyed {
     found: Option<(Option<FlowIdx>, u64)>,
 }
 
+/// Recently seen flows passed over at most per eviction before the list's head goes anyway.
+const EVICT_SECOND_CHANCES: usize = 8;
+
 /// Closed flows finished at most per new session to free a session or stream slot.
 const RECLAIM_TRIES: usize = 4;
 
@@ -653,11 +656,21 @@ impl Engine {
         Some((idx, blocked))
     }
 
-    /// Makes room for one flow: the oldest closed, then half-open, then
-    /// established non-mail flow goes (its record is emitted); mail sessions stay.
+    /// Makes room for one flow: the least recently seen closed, then
+    /// half-open, then established non-mail flow goes (its record is
+    /// emitted); mail sessions stay. Lists are in link order, so a flow at
+    /// the head that was seen since it was linked gets a second chance at
+    /// the tail (a few at most per eviction: the clock algorithm).
     fn evict_one(&mut self, sink: &mut impl SessionSink) -> bool {
         for c in [class::CLOSED, class::NEW, class::OTHER] {
-            if let Some(idx) = self.flows.oldest(c) {
+            for chance in 0..=EVICT_SECOND_CHANCES {
+                let Some(idx) = self.flows.oldest(c) else { break };
+                let Some(flow) = self.flows.get_mut(idx) else { break };
+                if flow.last_ns > flow.linked_ns && chance < EVICT_SECOND_CHANCES {
+                    flow.linked_ns = flow.last_ns;
+                    self.flows.touch(idx, c);
+                    continue;
+                }
                 self.finish(idx, sink);
                 self.stats.flows_evicted += 1;
                 return true;
@@ -897,6 +910,23 @@ mod tests {
         assert_eq!(sink.0.len(), 8);
         assert!(sink.0.iter().all(|s| s.facts.is_some_and(|f| f.mail == Some(MailProto::Smtp))));
         assert_eq!(e.stats().flows_evicted, 8);
+    }
+
+    #[test]
+    fn a_full_table_evicts_the_least_recently_seen_flow_of_a_class() {
+        let mut e = engine(3, FailMode::Open);
+        let mut sink = Count(Vec::new());
+        // Three established web flows, the first one still busy.
+        for host in 1..=3u8 {
+            let now = u64::from(host);
+            e.process(&seg(host, 40000, 443, 0x02, 7, b""), now, &mut sink);
+            e.process(&seg(host, 40000, 443, 0x10, 8, b""), now, &mut sink);
+        }
+        e.process(&seg(1, 40000, 443, 0x10, 8, b""), 10, &mut sink);
+        // A new flow needs room: the idle second flow goes, not the busy first.
+        e.process(&seg(4, 40000, 443, 0x02, 9, b""), 11, &mut sink);
+        assert_eq!(sink.0.len(), 1);
+        assert_eq!(sink.0[0].client.ip().to_string(), "198.51.100.2");
     }
 
     #[test]
