@@ -108,6 +108,9 @@ fn killing_the_control_plane_loses_only_what_the_spool_bound_allows_and_counts_i
     );
 
     drop(gateway);
-    control.kill().unwrap_or_else(|e| panic!("{e}"));
-    let _ = control.wait();
+    // A service manager stops it with SIGTERM: that is a clean stop, exit status 0.
+    let term = Command::new("kill").args(["-TERM", &control.id().to_string()]).status();
+    assert!(term.is_ok_and(|s| s.success()), "kill -TERM failed");
+    let status = control.wait().unwrap_or_else(|e| panic!("{e}"));
+    assert!(status.success(), "SIGTERM should stop the control plane cleanly, got {status}");
 }

@@ -65,17 +65,18 @@ fn main() -> ExitCode {
 }
 
 async fn serve(config: ControlConfig) -> ExitCode {
-    let mut running = match mailgate_control::server::start(config).await {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
+    // Before start-up, so that a SIGTERM while the store opens is a clean stop too.
     let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot handle SIGTERM: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let mut running = match mailgate_control::server::start(config).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
             return ExitCode::FAILURE;
         }
     };
