@@ -375,16 +375,21 @@ impl Engine {
         }
     }
 
-    /// Inspects a burst of frames, each with its capture time, and writes
-    /// what to do with frame `i` to `actions[i]` (the RSTs of a reset are
-    /// `reset_frames(i)`). Same result as [`Engine::process`] per frame in
+    /// Inspects a burst of frames (one RX burst: at most [`BURST`], which the
+    /// types hold to), each with its capture time, and writes what to do with
+    /// frame `i` to `actions[i]` (the RSTs of a reset are `reset_frames(i)`). Same result as [`Engine::process`] per frame in
     /// order, but faster: a first pass decodes every frame and looks up its
     /// flow, so the cache misses of the whole burst (frame headers, index
     /// slots, flow entries) overlap instead of stalling one packet after
     /// the other; the second pass then finds everything in the cache.
-    pub fn process_burst(&mut self, frames: &[(&[u8], u64)], actions: &mut [FrameAction], sink: &mut impl SessionSink) {
+    pub fn process_burst(
+        &mut self,
+        frames: &ArrayVec<(&[u8], u64), BURST>,
+        actions: &mut [FrameAction; BURST],
+        sink: &mut impl SessionSink,
+    ) {
         let mut decoded: ArrayVec<(Decoded<'_>, Keyed), BURST> = ArrayVec::new();
-        for &(frame, _) in frames.iter().take(BURST) {
+        for &(frame, _) in frames {
             let d = decode_ethernet(frame);
             let keyed = match &d {
                 Decoded::Tcp(seg) => self.keyed(seg),
@@ -892,6 +897,61 @@ mod tests {
     fn engine(capacity: usize, fail: FailMode) -> Engine {
         let config = EngineConfig { flow_capacity: capacity, table_full_mail_ports: fail, ..EngineConfig::default() };
         Engine::new(&config, Verdicts::new(load_policy(None).unwrap()))
+    }
+
+    #[test]
+    fn a_burst_gets_the_answers_and_records_frame_by_frame_processing_gives() {
+        let dir = std::env::temp_dir().join(format!("mailgate-burst-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("block.toml");
+        std::fs::write(&file, "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n").unwrap();
+        let new_engine = || Engine::new(&EngineConfig::default(), Verdicts::new(load_policy(Some(&file)).unwrap()));
+        // Mail sessions (reset at the SYN), web sessions with payload, and
+        // their later packets, interleaved across burst boundaries.
+        let mut frames = Vec::new();
+        for host in 1..=40u8 {
+            let port = if host % 3 == 0 { 25 } else { 443 };
+            frames.push(seg(host, 40000, port, 0x02, 100, b""));
+            frames.push(seg(host.wrapping_sub(1).max(1), 40000, 443, 0x18, 101, b"\x16\x03\x01junk"));
+            frames.push(seg(host, 40000, port, 0x10, 101, b""));
+        }
+        let (mut burst_engine, mut one_engine) = (new_engine(), new_engine());
+        let (mut burst_sink, mut one_sink) = (Count(Vec::new()), Count(Vec::new()));
+        let mut burst_answers = Vec::new();
+        for (n, chunk) in frames.chunks(BURST).enumerate() {
+            let batch: ArrayVec<(&[u8], u64), BURST> = chunk.iter().map(|f| (f.as_slice(), n as u64 * 10)).collect();
+            let mut actions = [FrameAction::Forward; BURST];
+            burst_engine.process_burst(&batch, &mut actions, &mut burst_sink);
+            for (i, action) in actions.iter().take(chunk.len()).enumerate() {
+                let rst = burst_engine.reset_frames(i);
+                burst_answers.push((*action, rst.to_sender().to_vec(), rst.to_receiver().to_vec()));
+            }
+        }
+        let mut one_answers = Vec::new();
+        for (n, chunk) in frames.chunks(BURST).enumerate() {
+            for f in chunk {
+                let action = one_engine.process(f, n as u64 * 10, &mut one_sink);
+                let rst = one_engine.reset_frames(0);
+                let rst = if action == FrameAction::Reset {
+                    (rst.to_sender().to_vec(), rst.to_receiver().to_vec())
+                } else {
+                    (Vec::new(), Vec::new())
+                };
+                one_answers.push((action, rst.0, rst.1));
+            }
+        }
+        // RSTs are only read for resets.
+        for a in burst_answers.iter_mut().filter(|a| a.0 != FrameAction::Reset) {
+            a.1.clear();
+            a.2.clear();
+        }
+        assert!(one_answers.iter().any(|a| a.0 == FrameAction::Reset), "the policy resets some");
+        assert_eq!(burst_answers, one_answers);
+        burst_engine.finish_all(&mut burst_sink);
+        one_engine.finish_all(&mut one_sink);
+        let debug = |sink: &Count| sink.0.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>();
+        assert_eq!(debug(&burst_sink), debug(&one_sink));
+        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
