@@ -51,6 +51,7 @@ const TYPES: &[&str] = &[
     "lcore_function_t",
 ];
 const VARS: &[&str] = &[
+    "SHIM_MBUF_.*",
     "RTE_MAX_ETHPORTS",
     "RTE_MAX_LCORE",
     "RTE_MBUF_DEFAULT_BUF_SIZE",

@@ -23,16 +23,6 @@ void shim_rte_pktmbuf_free(struct rte_mbuf *m)
 	rte_pktmbuf_free(m);
 }
 
-uint8_t *shim_rte_pktmbuf_mtod(const struct rte_mbuf *m)
-{
-	return rte_pktmbuf_mtod(m, uint8_t *);
-}
-
-uint16_t shim_rte_pktmbuf_data_len(const struct rte_mbuf *m)
-{
-	return rte_pktmbuf_data_len(m);
-}
-
 uint8_t *shim_rte_pktmbuf_append(struct rte_mbuf *m, uint16_t len)
 {
 	return (uint8_t *)rte_pktmbuf_append(m, len);

@@ -19,13 +19,19 @@ uint16_t shim_rte_eth_rx_burst(uint16_t port_id, uint16_t queue_id,
 uint16_t shim_rte_eth_tx_burst(uint16_t port_id, uint16_t queue_id,
                                struct rte_mbuf **tx_pkts, uint16_t nb_pkts);
 
+/* Where an mbuf keeps its first segment's buffer, data offset and data
+ * length, as the compiler lays out this DPDK's struct rte_mbuf: the worker
+ * reads them directly (rte_pktmbuf_mtod and rte_pktmbuf_data_len are two
+ * field reads; a call per frame for each costs more than the reads). */
+enum {
+	SHIM_MBUF_BUF_ADDR_OFFSET = offsetof(struct rte_mbuf, buf_addr),
+	SHIM_MBUF_DATA_OFF_OFFSET = offsetof(struct rte_mbuf, data_off),
+	SHIM_MBUF_DATA_LEN_OFFSET = offsetof(struct rte_mbuf, data_len),
+};
+
 /* mbuf life cycle and data access. */
 struct rte_mbuf *shim_rte_pktmbuf_alloc(struct rte_mempool *mp);
 void shim_rte_pktmbuf_free(struct rte_mbuf *m);
-/* Start of the first segment's data (rte_pktmbuf_mtod). */
-uint8_t *shim_rte_pktmbuf_mtod(const struct rte_mbuf *m);
-/* Length of the first segment's data (rte_pktmbuf_data_len). */
-uint16_t shim_rte_pktmbuf_data_len(const struct rte_mbuf *m);
 /* Extends the data by len bytes (rte_pktmbuf_append); NULL if no room. */
 uint8_t *shim_rte_pktmbuf_append(struct rte_mbuf *m, uint16_t len);
 

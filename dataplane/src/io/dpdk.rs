@@ -553,13 +553,20 @@ impl Frame for Mbuf<'_> {
     /// chained frames, the headers and the start of the payload).
     #[inline]
     fn data(&self) -> &[u8] {
-        // SAFETY: self owns a valid mbuf; mtod and data_len describe its
-        // first segment's initialised bytes, which live as long as the mbuf
-        // and are not written while borrowed (we hold the only handle).
+        let base = self.ptr.as_ptr().cast::<u8>().cast_const();
+        // SAFETY: self owns a valid mbuf. The offsets are those the C
+        // compiler gave buf_addr, data_off and data_len in this DPDK's
+        // struct rte_mbuf (exported by the shim), each naturally aligned in
+        // the cache-aligned mbuf, so the three reads are in bounds and
+        // aligned. buf_addr + data_off and data_len describe the first
+        // segment's initialised bytes (what rte_pktmbuf_mtod and
+        // rte_pktmbuf_data_len compute), which live as long as the mbuf and
+        // are not written while borrowed (we hold the only handle).
         unsafe {
-            let ptr = sys::shim_rte_pktmbuf_mtod(self.ptr.as_ptr());
-            let len = sys::shim_rte_pktmbuf_data_len(self.ptr.as_ptr());
-            std::slice::from_raw_parts(ptr, usize::from(len))
+            let buf = base.add(sys::SHIM_MBUF_BUF_ADDR_OFFSET as usize).cast::<*const u8>().read();
+            let off = base.add(sys::SHIM_MBUF_DATA_OFF_OFFSET as usize).cast::<u16>().read();
+            let len = base.add(sys::SHIM_MBUF_DATA_LEN_OFFSET as usize).cast::<u16>().read();
+            std::slice::from_raw_parts(buf.add(usize::from(off)), usize::from(len))
         }
     }
 }
