@@ -43,6 +43,26 @@ impl<'a> Transcript<'a> {
     }
 }
 
+impl Transcript<'_> {
+    /// True when the header asks for a session picked up mid-stream (`mid` anywhere in it).
+    pub fn mid_stream(&self) -> bool {
+        self.header.windows(3).any(|w| w == b"mid")
+    }
+
+    /// Feeds every line to `parser` on its side (lines after `Done` too:
+    /// a parser must take anything) and returns the anomalies it flagged.
+    pub fn feed(&self, parser: &mut impl mailgate_proto::LineParser) -> mailgate_proto::Anomalies {
+        let mut anomalies = mailgate_proto::Anomalies::NONE;
+        for (side, line) in self.lines() {
+            let _ = match side {
+                Side::Client => parser.client_line(line, &mut anomalies),
+                Side::Server => parser.server_line(line, &mut anomalies),
+            };
+        }
+        anomalies
+    }
+}
+
 /// One frame of a frame sequence and the time since the previous one.
 #[derive(Debug, Clone, Copy)]
 pub struct TimedFrame<'a> {
@@ -99,6 +119,17 @@ mod tests {
         assert_eq!(t.header, b"mid");
         let lines: Vec<_> = t.lines().collect();
         assert_eq!(lines, [(Side::Server, &b"220 hi"[..]), (Side::Client, b"EHLO a"), (Side::Client, b"QUIT")]);
+        assert!(t.mid_stream());
+        assert!(!Transcript::new(b"start\nS220 hi").mid_stream());
+    }
+
+    #[test]
+    fn a_transcript_reaches_the_parser_on_both_sides() {
+        let t = Transcript::new(b"\nS220 mx ESMTP\nCEHLO client.example\nS250 mx\nCAUTH PLAIN AGFsaWNlAHNlY3JldA==");
+        let mut session = mailgate_proto::smtp::SmtpSession::new();
+        let _ = t.feed(&mut session);
+        assert_eq!(session.facts.helo.map(|h| h.as_bytes().to_vec()), Some(b"client.example".to_vec()));
+        assert_eq!(session.facts.user.map(|u| u.as_bytes().to_vec()), Some(b"alice".to_vec()));
     }
 
     #[test]
