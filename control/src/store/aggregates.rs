@@ -3,7 +3,7 @@
 //! verdict and rule counts, daily series, blocked paths, gateway presence.
 
 use super::hosts::Period;
-use super::sessions::served;
+use super::sessions::served_rows;
 use super::{Store, StoreError};
 use crate::blind;
 use rusqlite::params;
@@ -210,15 +210,7 @@ impl Store {
         let mut stmt = conn.prepare(&format!(
             "SELECT record, endpoint FROM sessions WHERE action IN ({marks}) ORDER BY ts_ns DESC, id DESC LIMIT {limit}"
         ))?;
-        let rows = stmt.query_map(rusqlite::params_from_iter(actions.iter()), |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (record, endpoint) = row?;
-            out.push(served(&record, endpoint.as_deref())?);
-        }
-        Ok(out)
+        served_rows(&mut stmt, rusqlite::params_from_iter(actions.iter()))
     }
 
     /// Notes that `gateway` connected at `now_ns`; returns the presence row to touch.

@@ -2,7 +2,7 @@
 //! what was seen on them, its verdicts and processes, its session start
 //! times, and the other hosts that used the same destinations.
 
-use super::sessions::served;
+use super::sessions::served_rows;
 use super::{Store, StoreError};
 use crate::addr;
 use rusqlite::params;
@@ -245,15 +245,7 @@ impl Store {
             "SELECT record, endpoint FROM sessions WHERE src_bin = ?1 AND ts_ns >= ?2 AND ts_ns < ?3
              ORDER BY ts_ns DESC, id DESC LIMIT ?4",
         )?;
-        let rows = stmt.query_map(params![key(host)?, period.since, period.until, limit as i64], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (record, endpoint) = row?;
-            out.push(served(&record, endpoint.as_deref())?);
-        }
-        Ok(out)
+        served_rows(&mut stmt, params![key(host)?, period.since, period.until, limit as i64])
     }
 
     /// Endpoint telemetry from `host`'s address in `period`.

@@ -21,12 +21,27 @@ pub struct Ingested {
 
 /// A stored record as the API serves it: the record JSON, plus `endpoint`
 /// when the session was matched to endpoint telemetry.
-pub(crate) fn served(record: &str, endpoint: Option<&str>) -> Result<serde_json::Value, StoreError> {
+fn served(record: &str, endpoint: Option<&str>) -> Result<serde_json::Value, StoreError> {
     let mut value: serde_json::Value = serde_json::from_str(record)?;
     if let (Some(endpoint), Some(object)) = (endpoint, value.as_object_mut()) {
         object.insert("endpoint".into(), serde_json::from_str(endpoint)?);
     }
     Ok(value)
+}
+
+/// Runs `stmt` (selecting `record, endpoint` from `sessions`) with `params`
+/// and returns the rows as the API serves them.
+pub(crate) fn served_rows(
+    stmt: &mut rusqlite::Statement<'_>,
+    params: impl rusqlite::Params,
+) -> Result<Vec<serde_json::Value>, StoreError> {
+    let rows = stmt.query_map(params, |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (record, endpoint) = row?;
+        out.push(served(&record, endpoint.as_deref())?);
+    }
+    Ok(out)
 }
 
 /// Filters of `GET /api/v1/sessions` (all optional, combined with AND).
@@ -200,14 +215,7 @@ impl Store {
         sql.push_str(&format!(" ORDER BY ts_ns DESC, id DESC LIMIT {limit}"));
         let conn = self.reader();
         let mut stmt = conn.prepare(&sql)?;
-        let rows =
-            stmt.query_map(params_from_iter(values), |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (record, endpoint) = row?;
-            out.push(served(&record, endpoint.as_deref())?);
-        }
-        Ok(out)
+        served_rows(&mut stmt, params_from_iter(values))
     }
 
     /// Sessions stored, in all.
