@@ -154,8 +154,6 @@ struct Flow {
     direction_pending: bool,
     fin: [bool; 2],
     tcp: TcpState,
-    /// The flow-table list (`class::*`) the flow is linked in.
-    list: u8,
     /// When the flow was last linked at the tail of its list: lists are in
     /// this order, which lets expiry stop at the first flow linked too
     /// recently to be idle without relinking flows on every packet.
@@ -283,8 +281,6 @@ pub struct Engine {
     rsts: Box<[RstPair]>,
     /// The current frame's index in its burst.
     current: usize,
-    /// What `reset_frames` answers for an index past the burst.
-    no_rst: RstPair,
     next_flow_id: u64,
     stats: EngineStats,
 }
@@ -316,7 +312,6 @@ impl Engine {
             verdicts,
             rsts: vec![RstPair::none(); BURST].into_boxed_slice(),
             current: 0,
-            no_rst: RstPair::none(),
             config: config.clone(),
             next_flow_id: 1,
             stats: EngineStats::default(),
@@ -346,7 +341,8 @@ impl Engine {
     /// [`Engine::process`]), when it got [`FrameAction::Reset`]; valid until
     /// the next burst.
     pub fn reset_frames(&self, i: usize) -> &RstPair {
-        self.rsts.get(i).unwrap_or(&self.no_rst)
+        static NO_RST: RstPair = RstPair::none();
+        self.rsts.get(i).unwrap_or(&NO_RST)
     }
 
     /// Flows currently tracked.
@@ -616,7 +612,6 @@ impl Engine {
             direction_inferred: inferred,
             direction_pending: pending,
             client_isn: if syn_only { seg.seq } else { 0 },
-            list: class::NEW as u8,
             linked_ns: now_ns,
             session: NO_SLOT,
             stream: NO_SLOT,
@@ -774,16 +769,17 @@ impl Engine {
     /// order they were linked, and expiry gives a second chance to the ones
     /// seen since (see [`Engine::expire_idle`]).
     fn reclassify(&mut self, idx: FlowIdx, now_ns: u64) {
-        let Some(flow) = self.flows.get_mut(idx) else { return };
+        let Some(flow) = self.flows.get(idx) else { return };
         let c = match flow.tcp {
             TcpState::Closed => class::CLOSED,
             TcpState::New => class::NEW,
             TcpState::Established if flow.mail => class::MAIL,
             TcpState::Established => class::OTHER,
         };
-        if usize::from(flow.list) != c {
-            flow.list = c as u8;
-            flow.linked_ns = now_ns;
+        if self.flows.class_of(idx) != Some(c) {
+            if let Some(flow) = self.flows.get_mut(idx) {
+                flow.linked_ns = now_ns;
+            }
             self.flows.touch(idx, c);
         }
     }

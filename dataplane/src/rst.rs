@@ -28,7 +28,7 @@ pub struct RstPair {
 
 impl RstPair {
     /// No RST to send either way (a reset inside a tunnel, or none yet).
-    pub fn none() -> RstPair {
+    pub const fn none() -> RstPair {
         RstPair { to_sender: ([0; MAX_RST_FRAME], 0), to_receiver: ([0; MAX_RST_FRAME], 0) }
     }
 

@@ -60,14 +60,4 @@ impl<T> Pool<T> {
     pub fn is_exhausted(&self) -> bool {
         self.free.is_empty()
     }
-
-    /// Slots in use.
-    pub fn in_use(&self) -> usize {
-        self.slots.len() - self.free.len()
-    }
-
-    /// Slots in all.
-    pub fn capacity(&self) -> usize {
-        self.slots.len()
-    }
 }

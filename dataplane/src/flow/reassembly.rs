@@ -214,11 +214,6 @@ impl StreamStore {
         self.free.is_empty()
     }
 
-    /// Slots in use.
-    pub fn in_use(&self) -> usize {
-        self.dirs.len() - self.free.len()
-    }
-
     /// Both directions of slot `idx`: state, bytes and bitmaps.
     pub fn get(&mut self, idx: u32) -> Option<Streams<'_>> {
         let i = idx as usize;

@@ -77,9 +77,9 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         self.len == 0
     }
 
-    /// Flows the table can hold.
-    pub fn capacity(&self) -> usize {
-        self.entries.len()
+    /// The list (class) the flow at `idx` is linked in.
+    pub fn class_of(&self, idx: FlowIdx) -> Option<usize> {
+        self.entries.get(idx as usize).map(|e| usize::from(e.class))
     }
 
     /// Bytes of table memory per flow it can hold: one entry (key, hash, LRU
