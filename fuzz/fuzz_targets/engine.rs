@@ -12,7 +12,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use mailgate_config::CompiledPolicy;
-use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, FrameAction, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, FrameAction, SessionEnd, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::verdict::{PolicyHandle, Verdicts};
 use mailgate_fuzz::frames;
