@@ -14,7 +14,7 @@ use crate::document::Document;
 use crate::groups;
 use crate::names::NameSet;
 use crate::policy::{AddrRef, Defaults, Mode, Policy};
-use crate::ports::standard_ports;
+use crate::ports::{standard_ports, MAIL_PORTS};
 use crate::table::AddrTable;
 
 /// The embedded fallback policy (`config/default.toml`): monitor mode, every
@@ -161,6 +161,9 @@ pub struct CompiledPolicy {
     pub(crate) dst: Tables,
     pub(crate) stats: Stats,
     pub(crate) mail_clients: Vec<crate::clients::CompiledMailClients>,
+    /// One bit per port: set where a SYN can be decided (see
+    /// [`CompiledPolicy::may_decide_at_syn`]).
+    syn_ports: Box<[u64]>,
 }
 
 impl CompiledPolicy {
@@ -205,7 +208,7 @@ impl CompiledPolicy {
                 max_sessions_per_minute: r.max_sessions_per_minute,
             })
             .collect();
-        let exceptions = policy
+        let exceptions: Vec<CompiledException> = policy
             .exceptions
             .iter()
             .map(|e| CompiledException {
@@ -225,6 +228,7 @@ impl CompiledPolicy {
                 rule_name: format!("anomalies.{}", anomaly.names().next().unwrap_or_default()),
             })
             .collect();
+        let syn_ports = syn_ports(&exceptions);
         CompiledPolicy {
             mode: policy.mode,
             hash: doc.hash.clone(),
@@ -236,7 +240,18 @@ impl CompiledPolicy {
             dst: Tables::build(words, &dst_nets),
             stats: stats(policy),
             mail_clients: crate::clients::compile(policy),
+            syn_ports,
         }
+    }
+
+    /// False when no SYN to `port` can be decided, whatever its addresses:
+    /// at the SYN only the mail ports (which no rule may admit) and the
+    /// ports of exceptions for every protocol (which pass the session at
+    /// once) can draw a decision. The dataplane then skips the evaluation
+    /// (its address lookups) for the SYNs of ordinary traffic.
+    #[inline]
+    pub fn may_decide_at_syn(&self, port: u16) -> bool {
+        self.syn_ports.get(usize::from(port / 64)).is_some_and(|w| w >> (port % 64) & 1 != 0)
     }
 
     /// Parses, validates and compiles a policy text; `file` names it in messages.
@@ -316,4 +331,23 @@ fn stats(policy: &Policy) -> Stats {
         .collect();
     let v6 = prefixes.iter().filter(|c| c.is_ipv6()).count();
     Stats { host_groups: policy.hosts.len(), v4_prefixes: prefixes.len() - v6, v6_prefixes: v6 }
+}
+
+/// The [`CompiledPolicy::may_decide_at_syn`] bitmap: the mail ports, and
+/// every port an exception for all protocols covers.
+fn syn_ports(exceptions: &[CompiledException]) -> Box<[u64]> {
+    let mut bits = vec![0u64; 65536 / 64].into_boxed_slice();
+    let mut set = |port: u16| {
+        if let Some(w) = bits.get_mut(usize::from(port / 64)) {
+            *w |= 1 << (port % 64);
+        }
+    };
+    MAIL_PORTS.iter().copied().for_each(&mut set);
+    for e in exceptions.iter().filter(|e| e.protocols.is_none()) {
+        match &e.ports {
+            Some(ports) => ports.iter().copied().for_each(&mut set),
+            None => (0..=u16::MAX).for_each(&mut set),
+        }
+    }
+    bits
 }

@@ -137,6 +137,53 @@ fn non_mail_ports_are_not_decided_at_the_syn() {
 }
 
 #[test]
+fn syns_the_policy_says_it_cannot_decide_are_undecided_on_every_port() {
+    // The dataplane skips evaluating a SYN when `may_decide_at_syn` says
+    // no: that must never hide a decision, for any port or address.
+    let all_protocol_exception = r#"
+mode = "block"
+[[exception]]
+name = "backup-agent"
+from = ["192.0.2.7/32"]
+ports = [8443, 9000]
+reason = "vendor agent tunnels over a mail library"
+expires = 2027-06-30
+"#;
+    let endpoints = [
+        ("10.20.1.5", "192.0.2.1"),
+        ("198.51.100.10", "198.51.100.50"),
+        ("198.51.100.77", "198.51.100.50"),
+        ("192.0.2.7", "203.0.113.9"),
+        ("2001:db8::7", "2001:db8:50::1"),
+    ];
+    // EXCEPTIONS has an exception for every protocol on every port: no SYN is skipped there.
+    for (text, most_skipped) in [
+        (BASE, true),
+        (EXCEPTIONS, false),
+        (all_protocol_exception, true),
+        (mailgate_config::EMBEDDED_DEFAULT_TOML, true),
+    ] {
+        let p = policy(text);
+        let mut skipped = 0;
+        for port in 0..=u16::MAX {
+            if p.may_decide_at_syn(port) {
+                continue;
+            }
+            skipped += 1;
+            for (src, dst) in endpoints {
+                assert_eq!(p.evaluate(&syn(src, dst, port), None), Decision::UNDECIDED, "{src} -> {dst}:{port}");
+            }
+        }
+        assert_eq!(skipped > 60_000, most_skipped, "{skipped} ports skipped");
+        assert!(mailgate_config::MAIL_PORTS.iter().all(|&port| p.may_decide_at_syn(port)));
+    }
+    let p = policy(all_protocol_exception);
+    assert!(p.may_decide_at_syn(8443) && p.may_decide_at_syn(9000) && !p.may_decide_at_syn(443));
+    let d = p.evaluate(&syn("192.0.2.7", "203.0.113.9", 9000), None);
+    assert_eq!(d.rule, RuleRef::Exception(0));
+}
+
+#[test]
 fn imap_where_the_syn_could_not_decide_is_reset_at_detection() {
     let p = policy(BASE);
     // ws-submission admits smtp to the provider on 587, so the SYN passes;
