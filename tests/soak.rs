@@ -31,7 +31,7 @@ fn rss_kib() -> u64 {
         .unwrap_or(0)
 }
 
-fn frames() -> Vec<MemFrame> {
+fn frames() -> Vec<MemFrame<'static>> {
     let dir = std::env::temp_dir().join(format!("mailgate-soak-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let pcap = dir.join("mix.pcap");

@@ -8,7 +8,7 @@ use crate::flow::fragments::{FragmentTable, Reassembly};
 use crate::flow::pool::{Pool, NO_SLOT};
 use crate::flow::reassembly::StreamStore;
 use crate::flow::{Endpoint, FlowIdx, FlowKey, FlowTable};
-use crate::io::BURST;
+use crate::io::{prefetch, BURST};
 use crate::rst::RstPair;
 use crate::session::{Dir, Point, Points, SessionFacts};
 use crate::verdict::{FlowVerdict, Verdicts};
@@ -384,33 +384,38 @@ impl Engine {
         actions: &mut [FrameAction; BURST],
         sink: &mut impl SessionSink,
     ) {
+        // Every frame's first line is loading while the burst is decoded.
+        for (frame, _) in frames {
+            if let Some(first) = frame.first() {
+                prefetch(first);
+            }
+        }
         let mut decoded: ArrayVec<(Decoded<'_>, Keyed), BURST> = ArrayVec::new();
+        let mut syns = 0;
         for &(frame, _) in frames {
             let d = decode_ethernet(frame);
             let keyed = match &d {
-                Decoded::Tcp(seg) => self.keyed(seg),
+                Decoded::Tcp(seg) => {
+                    syns += usize::from(seg.flags.syn && !seg.flags.ack);
+                    self.keyed(seg)
+                }
                 _ => Keyed::default(),
             };
+            // A lookup's two misses, the index slot and then the entry it
+            // names, each issued for the whole burst before the first is needed.
+            self.flows.prefetch_slot(keyed.hash);
             decoded.push((d, keyed));
         }
-        // Short loops of independent loads, so that the core has the misses
-        // of the whole burst in flight at once: index slots, then entries.
-        let mut homes = [FlowIdx::MAX; BURST];
-        for (home, (_, keyed)) in homes.iter_mut().zip(&decoded) {
-            *home = self.flows.home(keyed.hash);
-        }
-        let mut touched = 0;
-        for &home in &homes {
-            touched ^= self.flows.touch_entry(home);
+        for (_, keyed) in &decoded {
+            self.flows.prefetch_home_entry(keyed.hash);
         }
         // A SYN takes a free entry, session slot and reassembly window: the
         // ones it will get are known, and as cold as the rest.
-        let syns = decoded.iter().filter(|(d, _)| matches!(d, Decoded::Tcp(s) if s.flags.syn && !s.flags.ack)).count();
         for n in 0..syns {
-            touched ^= self.flows.touch_free(n) ^ self.streams.touch_free(n);
-            touched ^= u64::from(self.sessions.touch_free(n, SessionFacts::touch));
+            self.flows.prefetch_free(n);
+            self.streams.prefetch_free(n);
+            self.sessions.prefetch_free(n, SessionFacts::prefetch_reset_lines);
         }
-        std::hint::black_box(touched);
         let generation = self.flows.generation();
         for (d, keyed) in &mut decoded {
             if matches!(d, Decoded::Tcp(_)) {
@@ -544,7 +549,9 @@ impl Engine {
         let enforced = self.verdicts.enforced(&flow.verdict);
         // Past its handshake phase (or never inspected), a flow's packet
         // costs the lookup, the counters above and the verdict's flag.
-        let inspect = flow.inspecting && (!enforced || self.config.inspect_blocked);
+        // Only a SYN (the stream's base) or payload can teach inspection anything.
+        let inspect =
+            flow.inspecting && (!enforced || self.config.inspect_blocked) && (seg.flags.syn || !seg.payload.is_empty());
         let mut action = if blocked_at_syn {
             let verdict = flow.verdict;
             self.block_action(&verdict, frame, seg)
@@ -698,7 +705,7 @@ impl Engine {
     fn endpoints(&self, idx: FlowIdx) -> Option<(Endpoint, Endpoint)> {
         let key = self.flows.key(idx)?;
         let flow = self.flows.get(idx)?;
-        Some(if flow.client_is_lo { (*key.lo(), *key.hi()) } else { (*key.hi(), *key.lo()) })
+        Some(if flow.client_is_lo { (key.lo(), key.hi()) } else { (key.hi(), key.lo()) })
     }
 
     /// Runs inspection for one segment and the verdict at every decision point crossed.

@@ -4,6 +4,7 @@
 //! reassembly produced, and reports the decision points it crossed.
 
 use crate::flow::reassembly::{DirBuf, DirStream, Streams};
+use crate::io::prefetch;
 use arrayvec::ArrayVec;
 use mailgate_proto::detect::{self, MailProtoKind, Probe};
 use mailgate_proto::imap::ImapSession;
@@ -217,10 +218,11 @@ impl SessionFacts {
         *tunnel_start = [0; 2];
     }
 
-    /// Reads the two cache lines [`SessionFacts::reset`] writes (for
-    /// bringing a pooled slot into the cache before it is reset).
-    pub fn touch(&self) -> u8 {
-        u8::from(self.not_mail) ^ u8::from(matches!(self.parser, Parser::None))
+    /// Starts loading the two cache lines [`SessionFacts::reset`] writes
+    /// (for a pooled slot about to be reset).
+    pub fn prefetch_reset_lines(&self) {
+        prefetch(&self.not_mail);
+        prefetch(&self.parser);
     }
 
     /// The ClientHello, when one was seen.

@@ -179,7 +179,7 @@ mod tests {
         fn emit(&mut self, _: &SessionEnd<'_>) {}
     }
 
-    fn arp(n: u8) -> MemFrame {
+    fn arp(n: u8) -> MemFrame<'static> {
         let mut f = vec![0xff; 6];
         f.extend_from_slice(&[0x02, 0, 0, 0, 0, n, 0x08, 0x06]);
         f.extend_from_slice(&[0; 28]);
@@ -192,19 +192,19 @@ mod tests {
     }
 
     /// A backend whose pool is empty: nothing can be crafted.
-    struct NoPool(MemIo);
+    struct NoPool(MemIo<'static>);
     impl PacketIo for NoPool {
-        type Frame = MemFrame;
+        type Frame = MemFrame<'static>;
         fn port_count(&self) -> u16 {
             self.0.port_count()
         }
-        fn rx_burst(&mut self, port: u16, out: &mut Burst<MemFrame>) {
+        fn rx_burst(&mut self, port: u16, out: &mut Burst<MemFrame<'static>>) {
             self.0.rx_burst(port, out)
         }
-        fn tx_burst(&mut self, port: u16, frames: &mut Burst<MemFrame>) -> usize {
+        fn tx_burst(&mut self, port: u16, frames: &mut Burst<MemFrame<'static>>) -> usize {
             self.0.tx_burst(port, frames)
         }
-        fn alloc_frame(&mut self, _bytes: &[u8]) -> Option<MemFrame> {
+        fn alloc_frame(&mut self, _bytes: &[u8]) -> Option<MemFrame<'static>> {
             None
         }
     }

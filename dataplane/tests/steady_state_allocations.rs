@@ -51,7 +51,7 @@ impl SessionSink for CountingSink {
     }
 }
 
-fn frames_of(names: &[&str]) -> Vec<MemFrame> {
+fn frames_of(names: &[&str]) -> Vec<MemFrame<'static>> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     let mut frames = Vec::new();
     for name in names {

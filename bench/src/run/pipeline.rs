@@ -19,7 +19,6 @@
 //! The capture is cut to a whole number of bursts so that a burst never
 //! straddles two loops.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, SessionEnd, SessionSink};
@@ -56,9 +55,9 @@ impl SessionSink for CountingSink {
 
 /// A worker, its looping in-memory port and the clock that keeps every
 /// loop's sessions new.
-pub struct Pipeline {
+pub struct Pipeline<'a> {
     worker: Worker<CountingSink>,
-    io: MemIo,
+    io: MemIo<'a>,
     /// Capture time of the first frame of each burst.
     burst_ts: Vec<u64>,
     span_ns: u64,
@@ -75,17 +74,18 @@ pub struct LoopStats {
     pub forwarded: u64,
 }
 
-impl Pipeline {
-    /// A pipeline over `frames` with the embedded default policy (monitor
-    /// mode) and `config`'s table sizes.
-    pub fn new(frames: &[TimedFrame], config: &EngineConfig) -> anyhow::Result<Pipeline> {
+impl<'a> Pipeline<'a> {
+    /// A pipeline over `frames` (borrowed for its life, as a NIC's ring
+    /// lends its buffers) with the embedded default policy (monitor mode)
+    /// and `config`'s table sizes.
+    pub fn new(frames: &'a [TimedFrame], config: &EngineConfig) -> anyhow::Result<Pipeline<'a>> {
         let whole = frames.len() - frames.len() % BURST;
         anyhow::ensure!(whole > 0, "the capture has fewer than {BURST} frames");
         let frames = frames.get(..whole).unwrap_or_default();
         let burst_ts = frames.iter().step_by(BURST).map(|f| f.ts_ns).collect();
         let first = frames.first().map_or(0, |f| f.ts_ns);
         let last = frames.last().map_or(0, |f| f.ts_ns);
-        let input: Vec<MemFrame> = frames.iter().map(|f| MemFrame::new(Arc::clone(&f.data), None)).collect();
+        let input: Vec<MemFrame<'a>> = frames.iter().map(|f| MemFrame::borrowed(&f.data, None)).collect();
         let policy = load_policy(None)?;
         let worker = Worker::new(Engine::new(config, Verdicts::new(policy)), CountingSink::default());
         Ok(Pipeline {
@@ -184,7 +184,6 @@ pub fn bench_config() -> EngineConfig {
 pub fn measure(capture: &Capture, budget: Duration) -> anyhow::Result<PipelineResult> {
     let frames = captures::load(&capture.path)?;
     let mut pipeline = Pipeline::new(&frames, &bench_config())?;
-    drop(frames);
     for _ in 0..WARM_UP_LOOPS {
         pipeline.run_loop();
     }

@@ -47,13 +47,14 @@ impl<T> Pool<T> {
         self.slots.get_mut(idx as usize)
     }
 
-    /// Reads the slot the `n`-th next take will hand out, with `read` (the
-    /// parts the take will write), to bring it into the cache ahead of the
-    /// take (0 when there is none).
+    /// Shows `lines` (which prefetches the parts a take writes) the slot the
+    /// `n`-th next take will hand out, so that it is in the cache by then.
     #[inline]
-    pub fn touch_free(&self, n: usize, read: impl Fn(&T) -> u8) -> u8 {
+    pub fn prefetch_free(&self, n: usize, lines: impl Fn(&T)) {
         let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
-        free.and_then(|&idx| self.slots.get(idx as usize)).map_or(0, read)
+        if let Some(slot) = free.and_then(|&idx| self.slots.get(idx as usize)) {
+            lines(slot);
+        }
     }
 
     /// True when every slot is in use.

@@ -7,6 +7,7 @@
 //! `overlap_mismatch` — the classic evasion where the monitor and the host
 //! would otherwise see different streams (Ptacek & Newsham 1998).
 
+use crate::io::prefetch;
 use mailgate_proto::Anomalies;
 
 /// Reassembly state of one direction; the bytes and the received-bitmap
@@ -195,18 +196,23 @@ impl StreamStore {
         }
     }
 
-    /// Reads the state and first bitmap words of the slot the `n`-th next
-    /// take will hand out, to bring them into the cache ahead of the take.
+    /// Starts loading the state and first bitmap words of the slot the
+    /// `n`-th next take will hand out, ahead of the take.
     #[inline]
-    pub fn touch_free(&self, n: usize) -> u64 {
+    pub fn prefetch_free(&self, n: usize) {
         let words = self.budget.div_ceil(64);
         let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
-        free.map_or(0, |&idx| {
+        if let Some(&idx) = free {
             let i = idx as usize;
-            let high = self.dirs.get(i).map_or(0, |d| u64::from(d[0].high ^ d[1].high));
-            let bits = |d: usize| self.bits.get((i * 2 + d) * words).copied().unwrap_or(0);
-            high ^ bits(0) ^ bits(1)
-        })
+            if let Some(d) = self.dirs.get(i) {
+                prefetch(d);
+            }
+            for d in 0..2 {
+                if let Some(w) = self.bits.get((i * 2 + d) * words) {
+                    prefetch(w);
+                }
+            }
+        }
     }
 
     /// True when every slot is in use.

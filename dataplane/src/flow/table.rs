@@ -4,6 +4,8 @@
 //! is allocated after construction; a full table refuses new flows.
 
 use super::key::FlowKey;
+use crate::io::prefetch;
+use std::hash::BuildHasher;
 
 /// Index of a flow in its table (stable while the flow lives).
 pub type FlowIdx = u32;
@@ -37,7 +39,7 @@ pub struct FlowTable<V, const CLASSES: usize> {
     free: Vec<u32>,
     lists: [List; CLASSES],
     len: usize,
-    hasher: ahash::RandomState,
+    hasher: foldhash::fast::RandomState,
     /// Changes whenever a flow is added or removed, so that a lookup made
     /// earlier can be reused while the table is unchanged.
     generation: u64,
@@ -60,7 +62,7 @@ impl<V: Default, const CLASSES: usize> FlowTable<V, CLASSES> {
             free: (0..capacity as u32).rev().collect(),
             lists: [List { head: NONE, tail: NONE }; CLASSES],
             len: 0,
-            hasher: ahash::RandomState::new(),
+            hasher: foldhash::fast::RandomState::default(),
             generation: 0,
         }
     }
@@ -111,27 +113,35 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         self.hasher.hash_one(key)
     }
 
-    /// The entry named by `hash`'s home slot (not necessarily the flow's,
-    /// or none): for reading slots early, a burst at a time, so that their
-    /// cache misses overlap before the lookups proper.
+    /// Starts loading `hash`'s home slot of the index array (see
+    /// [`crate::io::prefetch`]): the first of a lookup's two cache misses.
     #[inline]
-    pub fn home(&self, hash: u64) -> FlowIdx {
-        self.slots.get(hash as usize & self.mask).copied().unwrap_or(NONE)
+    pub fn prefetch_slot(&self, hash: u64) {
+        if let Some(slot) = self.slots.get(hash as usize & self.mask) {
+            prefetch(slot);
+        }
     }
 
-    /// Reads the entry at `idx` (any index; out of range reads nothing),
-    /// to bring it into the cache ahead of its lookup.
+    /// Starts loading the key of the entry that `hash`'s home slot names
+    /// (the lookup's second miss; the slot should be on its way already).
     #[inline]
-    pub fn touch_entry(&self, idx: FlowIdx) -> u64 {
-        self.entries.get(idx as usize).map_or(0, |e| e.hash)
+    pub fn prefetch_home_entry(&self, hash: u64) {
+        let home = self.slots.get(hash as usize & self.mask).copied().unwrap_or(NONE);
+        if let Some(e) = self.entries.get(home as usize) {
+            prefetch(&e.key);
+        }
     }
 
-    /// Reads the entry the `n`-th next insert will take, to bring it into
-    /// the cache ahead of the insert (0 when there is none).
+    /// Starts loading the entry the `n`-th next insert will take (all of
+    /// it: the insert writes key, links and value).
     #[inline]
-    pub fn touch_free(&self, n: usize) -> u64 {
+    pub fn prefetch_free(&self, n: usize) {
         let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
-        free.map_or(0, |&idx| self.touch_entry(idx))
+        if let Some(e) = free.and_then(|&idx| self.entries.get(idx as usize)) {
+            prefetch(&e.key);
+            prefetch(&e.hash);
+            prefetch(&e.value);
+        }
     }
 
     /// Finds the flow of `key`.

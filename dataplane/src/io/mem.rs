@@ -9,24 +9,44 @@ const CRAFTED_FRAME: usize = 128;
 /// Crafted frames that can be in flight at once.
 const CRAFTED_POOL: usize = 256;
 
-/// A frame of the in-memory backend: a shared, immutable byte buffer.
+/// A frame of the in-memory backend: bytes shared with the test that made
+/// them, or borrowed from a capture held in memory (benchmarks: handing one
+/// out then costs no reference count, so no write to the frame's cache line,
+/// as with a NIC's receive ring).
 #[derive(Debug, Clone)]
-pub struct MemFrame {
-    bytes: Arc<[u8]>,
+pub struct MemFrame<'a> {
+    bytes: FrameBytes<'a>,
     len: usize,
     ts_ns: Option<u64>,
 }
 
-impl MemFrame {
+#[derive(Debug, Clone)]
+enum FrameBytes<'a> {
+    Shared(Arc<[u8]>),
+    Borrowed(&'a [u8]),
+}
+
+impl MemFrame<'static> {
     /// A frame holding `bytes`, optionally with a capture time.
     pub fn new(bytes: Arc<[u8]>, ts_ns: Option<u64>) -> Self {
-        MemFrame { len: bytes.len(), bytes, ts_ns }
+        MemFrame { len: bytes.len(), bytes: FrameBytes::Shared(bytes), ts_ns }
     }
 }
 
-impl Frame for MemFrame {
+impl<'a> MemFrame<'a> {
+    /// A frame of `bytes`, which outlive the backend (a capture in memory).
+    pub fn borrowed(bytes: &'a [u8], ts_ns: Option<u64>) -> Self {
+        MemFrame { len: bytes.len(), bytes: FrameBytes::Borrowed(bytes), ts_ns }
+    }
+}
+
+impl Frame for MemFrame<'_> {
     fn data(&self) -> &[u8] {
-        self.bytes.get(..self.len).unwrap_or(&self.bytes)
+        let bytes: &[u8] = match &self.bytes {
+            FrameBytes::Shared(shared) => shared,
+            FrameBytes::Borrowed(borrowed) => borrowed,
+        };
+        bytes.get(..self.len).unwrap_or(bytes)
     }
     fn timestamp_ns(&self) -> Option<u64> {
         self.ts_ns
@@ -35,13 +55,13 @@ impl Frame for MemFrame {
 
 /// Ports fed from per-port frame lists; transmitted frames are recorded per
 /// port (`keep_tx`) or only counted (benchmarks).
-pub struct MemIo {
-    rx: Vec<Vec<MemFrame>>,
+pub struct MemIo<'a> {
+    rx: Vec<Vec<MemFrame<'a>>>,
     rx_pos: Vec<usize>,
     looped: bool,
     keep_tx: bool,
     /// Frames sent per port, in order (when `keep_tx`).
-    pub tx: Vec<Vec<MemFrame>>,
+    pub tx: Vec<Vec<MemFrame<'a>>>,
     /// Frames sent per port.
     pub tx_count: Vec<u64>,
     /// TX ring room per call (`usize::MAX` = unlimited), to test TX-full handling.
@@ -52,9 +72,9 @@ pub struct MemIo {
     next_crafted: usize,
 }
 
-impl MemIo {
+impl<'a> MemIo<'a> {
     /// A backend with `rx[port]` as each port's input.
-    pub fn new(rx: Vec<Vec<MemFrame>>, looped: bool, keep_tx: bool) -> Self {
+    pub fn new(rx: Vec<Vec<MemFrame<'a>>>, looped: bool, keep_tx: bool) -> Self {
         let ports = rx.len();
         MemIo {
             rx_pos: vec![0; ports],
@@ -70,21 +90,21 @@ impl MemIo {
     }
 }
 
-impl MemIo {
+impl MemIo<'_> {
     /// Frames in `port`'s input list.
     pub fn rx_len(&self, port: u16) -> usize {
         self.rx.get(usize::from(port)).map_or(0, Vec::len)
     }
 }
 
-impl PacketIo for MemIo {
-    type Frame = MemFrame;
+impl<'a> PacketIo for MemIo<'a> {
+    type Frame = MemFrame<'a>;
 
     fn port_count(&self) -> u16 {
         u16::try_from(self.rx.len()).unwrap_or(u16::MAX)
     }
 
-    fn rx_burst(&mut self, port: u16, out: &mut Burst<MemFrame>) {
+    fn rx_burst(&mut self, port: u16, out: &mut Burst<MemFrame<'a>>) {
         let p = usize::from(port);
         let (Some(frames), Some(pos)) = (self.rx.get(p), self.rx_pos.get_mut(p)) else {
             return;
@@ -103,7 +123,7 @@ impl PacketIo for MemIo {
         }
     }
 
-    fn tx_burst(&mut self, port: u16, frames: &mut Burst<MemFrame>) -> usize {
+    fn tx_burst(&mut self, port: u16, frames: &mut Burst<MemFrame<'a>>) -> usize {
         let n = frames.len().min(self.tx_room);
         let p = usize::from(port);
         if let Some(count) = self.tx_count.get_mut(p) {
@@ -117,7 +137,7 @@ impl PacketIo for MemIo {
         n
     }
 
-    fn alloc_frame(&mut self, bytes: &[u8]) -> Option<MemFrame> {
+    fn alloc_frame(&mut self, bytes: &[u8]) -> Option<MemFrame<'a>> {
         if bytes.len() > CRAFTED_FRAME {
             return None;
         }
@@ -128,7 +148,7 @@ impl PacketIo for MemIo {
             // A buffer no frame refers to any more is free.
             if let Some(room) = Arc::get_mut(buf) {
                 room.get_mut(..bytes.len())?.copy_from_slice(bytes);
-                return Some(MemFrame { bytes: Arc::clone(buf), len: bytes.len(), ts_ns: None });
+                return Some(MemFrame { bytes: FrameBytes::Shared(Arc::clone(buf)), len: bytes.len(), ts_ns: None });
             }
         }
         None // pool exhausted, as a mempool would be

@@ -9,6 +9,15 @@ pub mod dpdk;
 pub mod mem;
 pub mod pcap;
 
+#[cfg(feature = "dpdk")]
+pub use dpdk::prefetch;
+
+/// Without the DPDK binding there is no prefetch to call: a no-op, so the
+/// engine reads the same either way (only slower on cache misses).
+#[cfg(not(feature = "dpdk"))]
+#[inline(always)]
+pub fn prefetch<T: ?Sized>(_value: &T) {}
+
 /// Frames moved per RX/TX call (DPDK's customary burst size).
 pub const BURST: usize = 32;
 
