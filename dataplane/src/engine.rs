@@ -384,10 +384,13 @@ impl Engine {
         actions: &mut [FrameAction; BURST],
         sink: &mut impl SessionSink,
     ) {
-        // Every frame's first line is loading while the burst is decoded.
+        // Every frame's headers are loading while the burst is decoded: the
+        // first 64 bytes (Ethernet, IP, TCP), two lines unless the frame
+        // starts on one.
         for (frame, _) in frames {
-            if let Some(first) = frame.first() {
+            if let (Some(first), Some(last)) = (frame.first(), frame.get(..64).unwrap_or(frame).last()) {
                 prefetch(first);
+                prefetch(last);
             }
         }
         let mut decoded: ArrayVec<(Decoded<'_>, Keyed), BURST> = ArrayVec::new();
