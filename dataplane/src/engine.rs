@@ -384,13 +384,15 @@ impl Engine {
         actions: &mut [FrameAction; BURST],
         sink: &mut impl SessionSink,
     ) {
-        // Every frame's headers are loading while the burst is decoded: the
-        // first 64 bytes (Ethernet, IP, TCP), two lines unless the frame
-        // starts on one.
+        // Every frame's headers are loading while the burst is decoded: its
+        // first 64 bytes (Ethernet, IP, TCP), one line when the frame starts
+        // on one (as in an mbuf) or else two.
         for (frame, _) in frames {
             if let (Some(first), Some(last)) = (frame.first(), frame.get(..64).unwrap_or(frame).last()) {
                 prefetch(first);
-                prefetch(last);
+                if (first as *const u8 as usize) % 64 != 0 {
+                    prefetch(last);
+                }
             }
         }
         let mut decoded: ArrayVec<(Decoded<'_>, Keyed), BURST> = ArrayVec::new();

@@ -122,13 +122,15 @@ impl<V, const CLASSES: usize> FlowTable<V, CLASSES> {
         }
     }
 
-    /// Starts loading the key of the entry that `hash`'s home slot names
+    /// Starts loading the key and hash of the entry that `hash`'s home slot names
     /// (the lookup's second miss; the slot should be on its way already).
     #[inline]
     pub fn prefetch_home_entry(&self, hash: u64) {
         let home = self.slots.get(hash as usize & self.mask).copied().unwrap_or(NONE);
         if let Some(e) = self.entries.get(home as usize) {
+            // The two may lie on different lines.
             prefetch(&e.key);
+            prefetch(&e.hash);
         }
     }
 
