@@ -390,7 +390,7 @@ impl Engine {
         for (frame, _) in frames {
             if let (Some(first), Some(last)) = (frame.first(), frame.get(..64).unwrap_or(frame).last()) {
                 prefetch(first);
-                if (first as *const u8 as usize) % 64 != 0 {
+                if !(first as *const u8 as usize).is_multiple_of(64) {
                     prefetch(last);
                 }
             }
