@@ -452,9 +452,7 @@ impl ImapSession {
     }
 
     fn capabilities(&mut self, list: &[u8]) {
-        for capability in list.split(u8::is_ascii_whitespace).filter(|c| !c.is_empty()) {
-            self.facts.capabilities.push_unique(capability);
-        }
+        self.facts.capabilities.push_unique_all(list.split(u8::is_ascii_whitespace).filter(|c| !c.is_empty()));
     }
 }
 

@@ -133,6 +133,19 @@ impl<const ITEMS: usize, const LEN: usize> StrList<ITEMS, LEN> {
         }
     }
 
+    /// [`StrList::push_unique`] for each of `items`, in order. Servers
+    /// repeat their lists (an IMAP greeting's capabilities, then the
+    /// CAPABILITY reply): the `i`-th item is compared with the `i`-th stored
+    /// one first, so a repeated list costs one comparison per item, not a scan.
+    pub fn push_unique_all<'a>(&mut self, items: impl Iterator<Item = &'a [u8]>) {
+        for (i, bytes) in items.enumerate() {
+            let same_place = self.iter().nth(i).is_some_and(|item| item.eq_ignore_ascii_case(bytes));
+            if !same_place {
+                self.push_unique(bytes);
+            }
+        }
+    }
+
     /// True when an item equals `bytes`, ignoring ASCII case.
     pub fn contains_ignore_ascii_case(&self, bytes: &[u8]) -> bool {
         self.iter().any(|item| item.eq_ignore_ascii_case(bytes))
@@ -200,5 +213,16 @@ mod tests {
         assert_eq!(l.len(), 2);
         assert_eq!(l.dropped(), 1);
         assert_eq!(l.iter().map(|s| s.to_string()).collect::<Vec<_>>(), ["one", "two"]);
+    }
+
+    #[test]
+    fn a_list_pushed_again_adds_only_what_is_new() {
+        let mut l = StrList::<8, 16>::new();
+        l.push_unique_all([&b"IMAP4rev1"[..], b"STARTTLS", b"IDLE"].into_iter());
+        l.push_unique_all([&b"imap4rev1"[..], b"STARTTLS", b"IDLE", b"AUTH=PLAIN"].into_iter());
+        // Reordered, with a duplicate inside the list itself.
+        l.push_unique_all([&b"IDLE"[..], b"ID", b"ID", b"STARTTLS"].into_iter());
+        let got: Vec<String> = l.iter().map(|s| s.to_string()).collect();
+        assert_eq!(got, ["IMAP4rev1", "STARTTLS", "IDLE", "AUTH=PLAIN", "ID"]);
     }
 }
