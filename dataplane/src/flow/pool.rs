@@ -47,8 +47,8 @@ impl<T> Pool<T> {
         self.slots.get_mut(idx as usize)
     }
 
-    /// Shows `lines` (which prefetches the parts a take writes) the slot the
-    /// `n`-th next take will hand out, so that it is in the cache by then.
+    /// Hands the slot the `n`-th next take will give out to `lines`, which
+    /// prefetches the parts the take writes, so they are cached by then.
     #[inline]
     pub fn prefetch_free(&self, n: usize, lines: impl Fn(&T)) {
         let free = self.free.len().checked_sub(n + 1).and_then(|i| self.free.get(i));
