@@ -346,7 +346,10 @@ fn syn_ports(exceptions: &[CompiledException]) -> Box<[u64]> {
     for e in exceptions.iter().filter(|e| e.protocols.is_none()) {
         match &e.ports {
             Some(ports) => ports.iter().copied().for_each(&mut set),
-            None => (0..=u16::MAX).for_each(&mut set),
+            None => {
+                bits.fill(u64::MAX);
+                break;
+            }
         }
     }
     bits

@@ -909,11 +909,8 @@ mod tests {
 
     #[test]
     fn a_burst_gets_the_answers_and_records_frame_by_frame_processing_gives() {
-        let dir = std::env::temp_dir().join(format!("mailgate-burst-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("block.toml");
-        std::fs::write(&file, "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n").unwrap();
-        let new_engine = || Engine::new(&EngineConfig::default(), Verdicts::new(load_policy(Some(&file)).unwrap()));
+        let new_engine =
+            || Engine::new(&EngineConfig::default(), Verdicts::new(crate::verdict::reset_unapproved_mail_policy()));
         // Mail sessions (reset at the SYN), web sessions with payload, and
         // their later packets, interleaved across burst boundaries.
         let mut frames = Vec::new();
@@ -959,7 +956,6 @@ mod tests {
         one_engine.finish_all(&mut one_sink);
         let debug = |sink: &Count| sink.0.iter().map(|s| format!("{s:?}")).collect::<Vec<_>>();
         assert_eq!(debug(&burst_sink), debug(&one_sink));
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]

@@ -31,6 +31,14 @@ pub fn load_policy(path: Option<&Path>) -> Result<PolicyHandle, ConfigError> {
     }
 }
 
+/// A block-mode policy that resets every unapproved mail session at once,
+/// for the engine's and the worker's tests.
+#[cfg(test)]
+pub(crate) fn reset_unapproved_mail_policy() -> PolicyHandle {
+    let text = "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n";
+    Arc::new(CompiledPolicy::from_toml("block.toml", text).expect("a valid policy"))
+}
+
 /// Sections of the config file that belong to the dataplane's runtime, not
 /// to the policy (validated by `settings`).
 pub const RUNTIME_SECTIONS: &[&str] = &["dataplane"];

@@ -211,12 +211,8 @@ mod tests {
 
     #[test]
     fn an_exhausted_pool_is_counted_and_never_stalls_forwarding() {
-        let dir = std::env::temp_dir().join(format!("mailgate-nopool-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let file = dir.join("block.toml");
-        std::fs::write(&file, "mode = \"block\"\n[defaults]\nunapproved_mail = \"reset\"\n").unwrap();
-        let engine =
-            Engine::new(&EngineConfig::default(), crate::verdict::Verdicts::new(load_policy(Some(&file)).unwrap()));
+        let policy = crate::verdict::reset_unapproved_mail_policy();
+        let engine = Engine::new(&EngineConfig::default(), crate::verdict::Verdicts::new(policy));
         let mut w = Worker::new(engine, Nothing);
         // A SYN to port 25 (reset at once: no RST can be allocated), then ARP.
         let mut syn = vec![0x02, 0, 0, 0, 0, 1, 0x02, 0, 0, 0, 0, 2, 0x08, 0x00];
@@ -229,7 +225,6 @@ mod tests {
         assert_eq!(c.packets_dropped_policy.load(Ordering::Relaxed), 1);
         assert_eq!((c.rst_sent.load(Ordering::Relaxed), c.rst_failed.load(Ordering::Relaxed)), (0, 1));
         assert_eq!(io.0.tx[1].len(), 2, "the other frames went through");
-        std::fs::remove_dir_all(dir).ok();
     }
 
     #[test]
