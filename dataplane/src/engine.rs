@@ -101,8 +101,14 @@ struct Keyed {
     key: FlowKey,
     src_is_lo: bool,
     hash: u64,
-    /// The flow found for the key, and the table generation it was found in.
-    found: Option<(Option<FlowIdx>, u64)>,
+}
+
+/// What a burst's first pass found for a segment's key, valid while the
+/// table's generation is the one the lookup saw.
+#[derive(Clone, Copy)]
+struct Found {
+    flow: Option<FlowIdx>,
+    generation: u64,
 }
 
 /// Recently seen flows passed over at most per eviction before the list's head goes anyway.
@@ -364,7 +370,7 @@ impl Engine {
         match decode_ethernet(frame) {
             Decoded::Tcp(seg) => {
                 let keyed = self.keyed(&seg);
-                self.process_tcp(frame, &seg, &keyed, now_ns, Anomalies::NONE, sink)
+                self.process_tcp(frame, &seg, &keyed, None, now_ns, Anomalies::NONE, sink)
             }
             Decoded::Fragment(frag) => self.process_fragment(&frag, now_ns, sink),
             Decoded::Other => FrameAction::Forward,
@@ -395,24 +401,31 @@ impl Engine {
                 }
             }
         }
-        let mut decoded: ArrayVec<(Decoded<'_>, Keyed), BURST> = ArrayVec::new();
-        let mut syns = 0;
+        // Each pass below runs over the whole burst, so that the misses one
+        // issues overlap; the results stay in arrays of their own, written
+        // once in place.
+        let mut decoded: ArrayVec<Decoded<'_>, BURST> = ArrayVec::new();
         for &(frame, _) in frames {
-            let d = decode_ethernet(frame);
-            let keyed = match &d {
+            decoded.push(decode_ethernet(frame));
+        }
+        let mut keyed: ArrayVec<Keyed, BURST> = ArrayVec::new();
+        let mut syns = 0;
+        for d in &decoded {
+            keyed.push(match d {
                 Decoded::Tcp(seg) => {
                     syns += usize::from(seg.flags.syn && !seg.flags.ack);
                     self.keyed(seg)
                 }
                 _ => Keyed::default(),
-            };
-            // A lookup's two misses, the index slot and then the entry it
-            // names, each issued for the whole burst before the first is needed.
-            self.flows.prefetch_slot(keyed.hash);
-            decoded.push((d, keyed));
+            });
         }
-        for (_, keyed) in &decoded {
-            self.flows.prefetch_home_entry(keyed.hash);
+        // A lookup's two misses, the index slot and then the entry it
+        // names, each issued for the whole burst before the first is needed.
+        for k in &keyed {
+            self.flows.prefetch_slot(k.hash);
+        }
+        for k in &keyed {
+            self.flows.prefetch_home_entry(k.hash);
         }
         // A SYN takes a free entry, session slot and reassembly window: the
         // ones it will get are known, and as cold as the rest.
@@ -422,15 +435,20 @@ impl Engine {
             self.sessions.prefetch_free(n, SessionFacts::prefetch_reset_lines);
         }
         let generation = self.flows.generation();
-        for (d, keyed) in &mut decoded {
-            if matches!(d, Decoded::Tcp(_)) {
-                keyed.found = Some((self.flows.find_hashed(&keyed.key, keyed.hash), generation));
-            }
+        let mut found: ArrayVec<Option<FlowIdx>, BURST> = ArrayVec::new();
+        for (d, k) in decoded.iter().zip(&keyed) {
+            found.push(match d {
+                Decoded::Tcp(_) => self.flows.find_hashed(&k.key, k.hash),
+                _ => None,
+            });
         }
-        for (i, ((d, keyed), &(frame, now_ns))) in decoded.iter().zip(frames).enumerate() {
+        for (i, (((d, k), &flow), &(frame, now_ns))) in decoded.iter().zip(&keyed).zip(&found).zip(frames).enumerate() {
             self.current = i;
             let action = match d {
-                Decoded::Tcp(seg) => self.process_tcp(frame, seg, keyed, now_ns, Anomalies::NONE, sink),
+                Decoded::Tcp(seg) => {
+                    let found = Some(Found { flow, generation });
+                    self.process_tcp(frame, seg, k, found, now_ns, Anomalies::NONE, sink)
+                }
                 Decoded::Fragment(frag) => self.process_fragment(frag, now_ns, sink),
                 Decoded::Other => FrameAction::Forward,
             };
@@ -446,7 +464,7 @@ impl Engine {
         let dst = Endpoint::new(seg.dst, seg.dst_port);
         let (key, src_is_lo) = FlowKey::new(src, dst);
         let hash = self.flows.hash(&key);
-        Keyed { key, src_is_lo, hash, found: None }
+        Keyed { key, src_is_lo, hash }
     }
 
     /// A fragment is forwarded as it is; the one that completes its
@@ -467,7 +485,7 @@ impl Engine {
         let action = match decode_ethernet(&whole) {
             Decoded::Tcp(seg) => {
                 let keyed = self.keyed(&seg);
-                self.process_tcp(&whole, &seg, &keyed, now_ns, extra, sink)
+                self.process_tcp(&whole, &seg, &keyed, None, now_ns, extra, sink)
             }
             _ => FrameAction::Forward,
         };
@@ -475,22 +493,25 @@ impl Engine {
         action
     }
 
-    /// A TCP segment (of `frame`, with its `keyed` flow key); `extra` anomalies are added to its flow.
+    /// A TCP segment (of `frame`, with its `keyed` flow key and what a
+    /// lookup already `found` for it); `extra` anomalies are added to its flow.
+    #[allow(clippy::too_many_arguments)]
     fn process_tcp(
         &mut self,
         frame: &[u8],
         seg: &TcpSegment<'_>,
         keyed: &Keyed,
+        found: Option<Found>,
         now_ns: u64,
         extra: Anomalies,
         sink: &mut impl SessionSink,
     ) -> FrameAction {
-        let Keyed { key, src_is_lo, hash, found } = keyed;
+        let Keyed { key, src_is_lo, hash } = keyed;
         let src_is_lo = *src_is_lo;
         let syn_only = seg.flags.syn && !seg.flags.ack;
         let found = match found {
             // Looked up in the burst's first pass, and no flow came or went since.
-            Some((found, generation)) if *generation == self.flows.generation() => *found,
+            Some(Found { flow, generation }) if generation == self.flows.generation() => flow,
             _ => self.flows.find_hashed(key, *hash),
         };
         let existing = match found {
