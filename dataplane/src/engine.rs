@@ -680,7 +680,7 @@ impl Engine {
         let idx = self.flows.insert_hashed(key, hash, flow, class::NEW).ok()?;
         // The SYN itself is a decision point: a mail port no rule can admit is decided now.
         let mut blocked = false;
-        if syn_only {
+        if syn_only && self.verdicts.may_decide_at_syn(seg.dst_port) {
             let (client, server) = self.endpoints(idx)?;
             if let Some(f) = self.flows.get_mut(idx) {
                 blocked = self.verdicts.at_syn(&mut f.verdict, &client, &server, now_ns);
@@ -736,6 +736,15 @@ impl Engine {
 
     /// Runs inspection for one segment and the verdict at every decision point crossed.
     fn inspect(&mut self, idx: FlowIdx, dir: Dir, seg: &TcpSegment<'_>, frame: &[u8], now_ns: u64) -> FrameAction {
+        if seg.payload.is_empty() {
+            // A SYN without data (the only empty segment inspected) just
+            // sets where its direction's stream starts: no fact can change.
+            let stream = self.flows.get(idx).map_or(NO_SLOT, |f| f.stream);
+            if let Some(state) = self.streams.dir_mut(stream, dir.idx()) {
+                state.set_base(seg.seq.wrapping_add(1));
+            }
+            return FrameAction::Forward;
+        }
         let Some((client, server)) = self.endpoints(idx) else { return FrameAction::Forward };
         let Some(flow) = self.flows.get_mut(idx) else { return FrameAction::Forward };
         let Some(facts) = self.sessions.get_mut(flow.session) else { return FrameAction::Forward };
@@ -745,11 +754,11 @@ impl Engine {
             if let Some(state) = streams.dirs.get_mut(d) {
                 if seg.flags.syn {
                     state.set_base(seg.seq.wrapping_add(1));
-                } else if !seg.payload.is_empty() && !state.has_base() {
+                } else if !state.has_base() {
                     state.set_base(seg.seq);
                 }
             }
-            if !seg.payload.is_empty() && facts.inspecting() {
+            if facts.inspecting() {
                 // Data on a SYN starts after the SYN's own sequence number.
                 let data_seq = if seg.flags.syn { seg.seq.wrapping_add(1) } else { seg.seq };
                 facts.on_segment(

@@ -160,11 +160,17 @@ impl Verdicts {
         v.decision.action == Action::Reset
     }
 
+    /// True when a SYN to `port` can be decided ([`Verdicts::at_syn`] is
+    /// worth calling): most SYNs are to ports the policy cannot decide at
+    /// the SYN (the evaluation would come back undecided and change nothing).
+    #[inline]
+    pub fn may_decide_at_syn(&self, port: u16) -> bool {
+        self.policy.may_decide_at_syn(port)
+    }
+
     /// The SYN decision point: only addresses and port are known.
     pub fn at_syn(&mut self, v: &mut FlowVerdict, client: &Endpoint, server: &Endpoint, now_ns: u64) -> bool {
-        // Most SYNs are to ports the policy cannot decide at the SYN (the
-        // evaluation would come back undecided and change nothing).
-        if !self.policy.may_decide_at_syn(server.port) {
+        if !self.may_decide_at_syn(server.port) {
             return false;
         }
         let view = SessionView::new(client.ip(), server.ip(), server.port, self.date(now_ns), now_ns / 1_000_000_000);

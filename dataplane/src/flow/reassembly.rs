@@ -220,6 +220,12 @@ impl StreamStore {
         self.free.is_empty()
     }
 
+    /// The state of direction `d` (0 or 1) of slot `idx` alone (a SYN
+    /// sets where the stream starts and touches neither bytes nor bitmap).
+    pub fn dir_mut(&mut self, idx: u32, d: usize) -> Option<&mut DirStream> {
+        self.dirs.get_mut(idx as usize)?.get_mut(d)
+    }
+
     /// Both directions of slot `idx`: state, bytes and bitmaps.
     pub fn get(&mut self, idx: u32) -> Option<Streams<'_>> {
         let i = idx as usize;
