@@ -53,13 +53,15 @@ fn list<const I: usize, const L: usize>(l: &StrList<I, L>) -> Vec<String> {
 }
 
 fn tls_record(t: &TlsFacts) -> TlsRecord {
+    // Computed here, off the worker: the facts keep only the inputs.
+    let ja3 = t.fingerprints.ja3();
     TlsRecord {
         implicit: t.implicit,
         sni: text(&t.sni),
         alpn: list(&t.alpn),
         version: t.version_name().map(str::to_string),
-        ja3: Ja3 { string: t.ja3.to_str_lossy().into_owned(), hash: t.ja3_hash_hex().to_string() },
-        ja4: t.ja4.to_str_lossy().into_owned(),
+        ja3: Ja3 { string: ja3.text.to_str_lossy().into_owned(), hash: ja3.hash_hex().to_string() },
+        ja4: t.fingerprints.ja4().to_str_lossy().into_owned(),
         ech: t.ech,
     }
 }

@@ -30,7 +30,9 @@ fuzz_target!(|data: &[u8]| {
     let full = parse(stream, &mut scratch);
     if let (TlsStatus::Done { .. } | TlsStatus::Invalid, facts) = (full.0, full.1) {
         let _ = facts.version_name();
-        let _ = facts.ja3_hash_hex();
+        // The fingerprints are computed when read: from the kept inputs.
+        let _ = facts.fingerprints.ja3().hash_hex();
+        let _ = facts.fingerprints.ja4();
     }
     for len in prefix_lengths(stream.len()) {
         let part = parse(&stream[..len], &mut scratch);

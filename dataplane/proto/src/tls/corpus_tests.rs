@@ -72,12 +72,13 @@ fn corpus_hellos_match_tshark_foxio_and_ndpi() {
         assert!(anomalies.is_empty(), "{name}: {anomalies:?}");
         assert_eq!(facts.sni.map(|s| s.to_string()), r.sni, "{name}");
         assert_eq!(facts.alpn.iter().map(|a| a.to_string()).collect::<Vec<_>>(), r.alpn, "{name}");
-        assert_eq!(facts.ja3.to_string(), r.ja3, "{name}");
-        assert_eq!(facts.ja3_hash_hex().to_string(), r.ja3_md5, "{name}");
-        assert_eq!(facts.ja4.to_string(), r.ja4_foxio, "{name}");
+        let (ja3, ja4) = (facts.fingerprints.ja3(), facts.fingerprints.ja4());
+        assert_eq!(ja3.text.to_string(), r.ja3, "{name}");
+        assert_eq!(ja3.hash_hex().to_string(), r.ja3_md5, "{name}");
+        assert_eq!(ja4.to_string(), r.ja4_foxio, "{name}");
         if let Some(ndpi) = &r.ja4_ndpi {
             // nDPI (2024-10) differs from the JA4 spec in the prefix only; see README.
-            assert_eq!(hashes(&facts.ja4.to_string()), hashes(ndpi), "{name}");
+            assert_eq!(hashes(&ja4.to_string()), hashes(ndpi), "{name}");
         }
         assert_eq!(facts.ech, r.ja3.split(',').nth(2).unwrap().split('-').any(|e| e == "65037"), "{name}");
     }
@@ -118,7 +119,7 @@ fn the_post_quantum_corpus_hello_spans_two_segments() {
     assert_eq!(parse_all(&stream[..1448]).0, TlsStatus::NeedMore);
     let (status, facts, _) = parse_all(&stream);
     assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
-    assert!(facts.ja3.to_string().ends_with(",4588-29-23-24,0"));
+    assert!(facts.fingerprints.ja3().text.to_string().ends_with(",4588-29-23-24,0"));
 }
 
 /// Checks our facts against `tls-parser`'s reading of the same message.
@@ -136,8 +137,9 @@ pub(crate) fn assert_agrees_with_tls_parser(stream: &[u8], facts: &TlsFacts) {
         }
         None => Vec::new(),
     };
-    let ja3: Vec<&str> = std::str::from_utf8(facts.ja3.as_bytes()).unwrap().split(',').collect();
-    assert!(!facts.ja3.truncated());
+    let ja3 = facts.fingerprints.ja3().text;
+    let ja3: Vec<&str> = std::str::from_utf8(ja3.as_bytes()).unwrap().split(',').collect();
+    assert!(!facts.fingerprints.ja3().text.truncated());
     let joined = |values: Vec<u16>| {
         values.into_iter().filter(|v| !is_grease(*v)).map(|v| v.to_string()).collect::<Vec<_>>().join("-")
     };
@@ -249,6 +251,6 @@ proptest! {
         prop_assert_eq!(status, TlsStatus::Done { consumed: stream.len() });
         prop_assert!(anomalies.is_empty(), "{:?}", anomalies);
         assert_agrees_with_tls_parser(&stream, &facts);
-        prop_assert_eq!(facts.ja4.as_bytes().len(), 36);
+        prop_assert_eq!(facts.fingerprints.ja4().as_bytes().len(), 36);
     }
 }

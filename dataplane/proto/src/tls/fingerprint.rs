@@ -4,8 +4,14 @@
 //! EllipticCurvePointFormats`, values in decimal joined by `-`, GREASE left
 //! out, then MD5. JA4 (FoxIO, `technical_details/JA4.md`): a readable prefix
 //! then two truncated SHA-256 hashes of the sorted cipher and extension
-//! lists. Both are built straight from the borrowed hello, with fixed-size
-//! stack buffers and streaming hashes: no allocation.
+//! lists. Both are built with fixed-size stack buffers and streaming
+//! hashes: no allocation.
+//!
+//! The parser does not compute them: it keeps their inputs
+//! ([`HelloInputs`], a few hundred bytes of value lists) and whoever reads
+//! the fingerprints computes them, which is the record builder, off the
+//! worker, for the sessions it reports. Only a hello with longer lists than
+//! the inputs keep has its fingerprints computed at once.
 
 use md5::{Digest, Md5};
 use sha2::Sha256;
@@ -21,20 +27,241 @@ const MAX_JA4_EXTENSIONS: usize = 256;
 /// JA4's stand-in for the hash of an empty list.
 const JA4_EMPTY_HASH: &[u8; 12] = b"000000000000";
 
-/// Writes the JA3 string into `text` (truncated there if longer than its
-/// capacity) and returns the MD5 of the whole string.
-pub(crate) fn ja3<const N: usize>(hello: &ClientHello<'_>, text: &mut BoundedStr<N>) -> [u8; 16] {
-    let mut out = Ja3Writer { text, md5: Md5::new() };
-    out.decimal(hello.legacy_version);
+/// Longest lists [`HelloInputs`] keeps (non-GREASE values). Browsers send
+/// about 16 suites, 18 extensions, 5 groups and 10 signature schemes;
+/// OpenSSL up to 60 suites and 30 schemes.
+const KEPT_CIPHERS: usize = 128;
+/// See [`KEPT_CIPHERS`].
+const KEPT_EXTENSIONS: usize = 48;
+/// See [`KEPT_CIPHERS`].
+const KEPT_GROUPS: usize = 24;
+/// See [`KEPT_CIPHERS`].
+const KEPT_POINT_FORMATS: usize = 4;
+/// See [`KEPT_CIPHERS`].
+const KEPT_SIGNATURES: usize = 48;
+
+/// What JA3 and JA4 are computed from, whether borrowed from the message
+/// or kept in [`HelloInputs`]. Lists may include GREASE: the fingerprints
+/// leave it out.
+pub(crate) trait HelloParts {
+    /// `legacy_version`.
+    fn legacy_version(&self) -> u16;
+    /// The highest non-GREASE `supported_versions` value.
+    fn max_supported_version(&self) -> Option<u16>;
+    /// A `server_name` extension is present.
+    fn has_server_name(&self) -> bool;
+    /// JA4's two characters for the first ALPN value.
+    fn alpn_code(&self) -> [u8; 2];
+    /// Cipher suites, in order.
+    fn ciphers(&self) -> impl Iterator<Item = u16> + '_;
+    /// Extension types, in order, repeats included.
+    fn extension_types(&self) -> impl Iterator<Item = u16> + '_;
+    /// `supported_groups`, in order.
+    fn groups(&self) -> impl Iterator<Item = u16> + '_;
+    /// `ec_point_formats`, in order.
+    fn point_formats(&self) -> impl Iterator<Item = u16> + '_;
+    /// `signature_algorithms`, in order.
+    fn signatures(&self) -> impl Iterator<Item = u16> + '_;
+}
+
+impl HelloParts for ClientHello<'_> {
+    fn legacy_version(&self) -> u16 {
+        self.legacy_version
+    }
+    fn max_supported_version(&self) -> Option<u16> {
+        self.max_supported_version
+    }
+    fn has_server_name(&self) -> bool {
+        self.has_server_name
+    }
+    fn alpn_code(&self) -> [u8; 2] {
+        alpn_code(self.first_alpn)
+    }
+    fn ciphers(&self) -> impl Iterator<Item = u16> + '_ {
+        u16s(self.cipher_suites)
+    }
+    fn extension_types(&self) -> impl Iterator<Item = u16> + '_ {
+        extensions(self.extensions).map(|(ext_type, _)| ext_type)
+    }
+    fn groups(&self) -> impl Iterator<Item = u16> + '_ {
+        u16s(self.supported_groups)
+    }
+    fn point_formats(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ec_point_formats.iter().map(|f| u16::from(*f))
+    }
+    fn signatures(&self) -> impl Iterator<Item = u16> + '_ {
+        u16s(self.signature_algorithms)
+    }
+}
+
+/// Up to `N` values in fixed space.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Values<const N: usize> {
+    len: u8,
+    items: [u16; N],
+}
+
+impl<const N: usize> Values<N> {
+    /// The non-GREASE values of `values`, or `None` when there are more than `N` (or 255).
+    fn kept(values: impl Iterator<Item = u16>) -> Option<Self> {
+        let mut kept = Values { len: 0, items: [0; N] };
+        for value in values.filter(|v| !is_grease(*v)) {
+            *kept.items.get_mut(usize::from(kept.len))? = value;
+            kept.len = kept.len.checked_add(1)?;
+        }
+        Some(kept)
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u16> + '_ {
+        self.items.iter().take(usize::from(self.len)).copied()
+    }
+}
+
+/// A ClientHello's fingerprint inputs, copied out of the message (GREASE
+/// left out) so that the fingerprints can be computed after the message
+/// is gone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HelloInputs {
+    legacy_version: u16,
+    max_supported_version: Option<u16>,
+    has_server_name: bool,
+    alpn_code: [u8; 2],
+    ciphers: Values<KEPT_CIPHERS>,
+    extension_types: Values<KEPT_EXTENSIONS>,
+    groups: Values<KEPT_GROUPS>,
+    point_formats: Values<KEPT_POINT_FORMATS>,
+    signatures: Values<KEPT_SIGNATURES>,
+}
+
+impl HelloInputs {
+    /// The inputs of `hello`, or `None` when one of its lists is longer than is kept.
+    fn of(hello: &ClientHello<'_>) -> Option<Self> {
+        Some(HelloInputs {
+            legacy_version: hello.legacy_version,
+            max_supported_version: hello.max_supported_version,
+            has_server_name: hello.has_server_name,
+            alpn_code: hello.alpn_code(),
+            ciphers: Values::kept(hello.ciphers())?,
+            extension_types: Values::kept(hello.extension_types())?,
+            groups: Values::kept(hello.groups())?,
+            point_formats: Values::kept(hello.point_formats())?,
+            signatures: Values::kept(hello.signatures())?,
+        })
+    }
+}
+
+impl HelloParts for HelloInputs {
+    fn legacy_version(&self) -> u16 {
+        self.legacy_version
+    }
+    fn max_supported_version(&self) -> Option<u16> {
+        self.max_supported_version
+    }
+    fn has_server_name(&self) -> bool {
+        self.has_server_name
+    }
+    fn alpn_code(&self) -> [u8; 2] {
+        self.alpn_code
+    }
+    fn ciphers(&self) -> impl Iterator<Item = u16> + '_ {
+        self.ciphers.iter()
+    }
+    fn extension_types(&self) -> impl Iterator<Item = u16> + '_ {
+        self.extension_types.iter()
+    }
+    fn groups(&self) -> impl Iterator<Item = u16> + '_ {
+        self.groups.iter()
+    }
+    fn point_formats(&self) -> impl Iterator<Item = u16> + '_ {
+        self.point_formats.iter()
+    }
+    fn signatures(&self) -> impl Iterator<Item = u16> + '_ {
+        self.signatures.iter()
+    }
+}
+
+/// A JA3 fingerprint.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Ja3 {
+    /// The JA3 string; cut at 1024 bytes (marked truncated) on huge hellos.
+    pub text: BoundedStr<1024>,
+    /// MD5 of the whole JA3 string, even when `text` was cut.
+    pub md5: [u8; 16],
+}
+
+impl Ja3 {
+    /// The hash as 32 lowercase hex digits, the form JA3 lists use.
+    pub fn hash_hex(&self) -> BoundedStr<32> {
+        let mut hex = [0u8; 32];
+        write_hex(&mut hex, self.md5);
+        BoundedStr::from_bytes(&hex)
+    }
+}
+
+/// A hello's fingerprints as the facts hold them.
+// The facts are fixed-size and `Copy` (they live in a pool and travel
+// through rings): the rare large variant stays inline, as the JA3 text
+// always was, rather than boxed.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Fingerprints {
+    /// No well-formed hello: both fingerprints empty (and the JA3 hash zero).
+    #[default]
+    None,
+    /// To be computed from these when read.
+    Deferred(HelloInputs),
+    /// Computed at once: the hello's lists were longer than [`HelloInputs`] keeps.
+    Computed {
+        /// JA3.
+        ja3: Ja3,
+        /// JA4 (empty past 512 suites or 256 extensions).
+        ja4: BoundedStr<40>,
+    },
+}
+
+impl Fingerprints {
+    /// The fingerprints of `hello`: its inputs, or the fingerprints themselves when the inputs do not fit.
+    pub(crate) fn of(hello: &ClientHello<'_>) -> Self {
+        match HelloInputs::of(hello) {
+            Some(inputs) => Fingerprints::Deferred(inputs),
+            None => Fingerprints::Computed { ja3: ja3(hello), ja4: ja4(hello) },
+        }
+    }
+
+    /// The JA3 fingerprint (an MD5 to compute, when deferred).
+    pub fn ja3(&self) -> Ja3 {
+        match self {
+            Fingerprints::None => Ja3::default(),
+            Fingerprints::Deferred(inputs) => ja3(inputs),
+            Fingerprints::Computed { ja3, .. } => *ja3,
+        }
+    }
+
+    /// The JA4 fingerprint (a sort and two SHA-256s to compute, when deferred).
+    pub fn ja4(&self) -> BoundedStr<40> {
+        match self {
+            Fingerprints::None => BoundedStr::new(),
+            Fingerprints::Deferred(inputs) => ja4(inputs),
+            Fingerprints::Computed { ja4, .. } => *ja4,
+        }
+    }
+}
+
+/// The JA3 string (truncated at the text's capacity if longer) and the MD5 of all of it.
+pub(crate) fn ja3(hello: &impl HelloParts) -> Ja3 {
+    let mut fingerprint = Ja3::default();
+    let mut out = Ja3Writer { text: &mut fingerprint.text, md5: Md5::new() };
+    out.decimal(hello.legacy_version());
     out.push(b",");
-    out.list(u16s(hello.cipher_suites));
+    out.list(hello.ciphers());
     out.push(b",");
-    out.list(extensions(hello.extensions).map(|(ext_type, _)| ext_type));
+    out.list(hello.extension_types());
     out.push(b",");
-    out.list(u16s(hello.supported_groups));
+    out.list(hello.groups());
     out.push(b",");
-    out.list(hello.ec_point_formats.iter().map(|f| u16::from(*f)));
-    out.md5.finalize().into()
+    out.list(hello.point_formats());
+    fingerprint.md5 = out.md5.finalize().into();
+    fingerprint
 }
 
 /// Feeds the JA3 string to both the stored text and the hash.
@@ -75,32 +302,32 @@ impl<const N: usize> Ja3Writer<'_, N> {
     }
 }
 
-/// Writes the JA4 fingerprint of a hello seen over TCP into `out`; leaves
-/// `out` empty when the hello lists more than 512 cipher suites or carries
-/// more than 256 extensions (no real client does; JA4 over part of the list
-/// would be a wrong fingerprint, not a partial one).
-pub(crate) fn ja4(hello: &ClientHello<'_>, out: &mut BoundedStr<40>) {
-    out.clear();
+/// The JA4 fingerprint of a hello seen over TCP; empty when the hello
+/// lists more than 512 cipher suites or carries more than 256 extensions
+/// (no real client does; JA4 over part of the list would be a wrong
+/// fingerprint, not a partial one).
+pub(crate) fn ja4(hello: &impl HelloParts) -> BoundedStr<40> {
+    let mut out = BoundedStr::new();
     let mut ciphers = [0u16; MAX_JA4_CIPHERS];
-    let Some(ciphers) = collect(u16s(hello.cipher_suites), &mut ciphers) else {
-        return;
+    let Some(ciphers) = collect(hello.ciphers(), &mut ciphers) else {
+        return out;
     };
     let mut ext_types = [0u16; MAX_JA4_EXTENSIONS];
-    let Some(ext_types) = collect(extensions(hello.extensions).map(|(t, _)| t), &mut ext_types) else {
-        return;
+    let Some(ext_types) = collect(hello.extension_types(), &mut ext_types) else {
+        return out;
     };
-    let [v1, v2] = version_code(hello.max_supported_version.unwrap_or(hello.legacy_version));
-    let sni = if hello.has_server_name { b'd' } else { b'i' };
+    let [v1, v2] = version_code(hello.max_supported_version().unwrap_or(hello.legacy_version()));
+    let sni = if hello.has_server_name() { b'd' } else { b'i' };
     let [c1, c2] = two_digits(ciphers.len());
     let [e1, e2] = two_digits(ext_types.len());
-    let [a1, a2] = alpn_code(hello.first_alpn);
+    let [a1, a2] = hello.alpn_code();
     let prefix = [b't', v1, v2, sni, c1, c2, e1, e2, a1, a2];
 
     ciphers.sort_unstable();
     let cipher_hash = hash12(ciphers.iter().copied(), None::<std::iter::Empty<u16>>);
     ext_types.sort_unstable();
     let listed = ext_types.iter().copied().filter(|t| *t != EXT_SERVER_NAME && *t != EXT_ALPN);
-    let signatures = u16s(hello.signature_algorithms).filter(|s| !is_grease(*s));
+    let signatures = hello.signatures().filter(|s| !is_grease(*s));
     let ext_hash = hash12(listed, Some(signatures));
 
     out.push_bytes(&prefix);
@@ -108,6 +335,7 @@ pub(crate) fn ja4(hello: &ClientHello<'_>, out: &mut BoundedStr<40>) {
     out.push_bytes(&cipher_hash);
     out.push_bytes(b"_");
     out.push_bytes(&ext_hash);
+    out
 }
 
 /// The non-GREASE values into `buf`, or `None` if there are too many.
@@ -180,12 +408,7 @@ fn hash12(values: impl Iterator<Item = u16>, then: Option<impl Iterator<Item = u
     }
     let digest: [u8; 32] = sha.finalize().into();
     let mut out = [0u8; 12];
-    for (pair, byte) in out.chunks_exact_mut(2).zip(digest) {
-        if let [hi, lo] = pair {
-            *hi = hex_digit(byte >> 4);
-            *lo = hex_digit(byte & 0xf);
-        }
-    }
+    write_hex(&mut out, digest);
     out
 }
 
@@ -196,7 +419,17 @@ fn hex4(value: u16) -> [u8; 4] {
 }
 
 /// The lowercase hex digit of the low nibble of `n`.
-pub(crate) fn hex_digit(n: u8) -> u8 {
+/// Fills `out` with the lowercase hex digits of the leading `bytes`.
+fn write_hex(out: &mut [u8], bytes: impl IntoIterator<Item = u8>) {
+    for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
+        if let [hi, lo] = pair {
+            *hi = hex_digit(byte >> 4);
+            *lo = hex_digit(byte & 0xf);
+        }
+    }
+}
+
+fn hex_digit(n: u8) -> u8 {
     match n & 0xf {
         d @ 0..=9 => b'0' + d,
         d => b'a' + d - 10,
@@ -212,19 +445,26 @@ mod tests {
     use crate::tls::TlsFacts;
     use crate::Anomalies;
 
+    /// JA3 and JA4 of `hello`, computed from the message; where the
+    /// hello's lists fit in [`HelloInputs`], the fingerprints computed later
+    /// from the kept inputs must be the same.
     fn fingerprints(hello: &Hello) -> (String, String, Anomalies) {
         let message = hello.message();
         let mut facts = TlsFacts::default();
         let mut anomalies = Anomalies::NONE;
         let parsed = parse(&message, &mut facts, &mut anomalies).unwrap();
-        let mut ja3_text = BoundedStr::<1024>::new();
-        let md5 = ja3(&parsed, &mut ja3_text);
-        if !ja3_text.truncated() {
-            assert_eq!(md5, <[u8; 16]>::from(Md5::digest(ja3_text.as_bytes())));
+        let (ja3, ja4) = (ja3(&parsed), ja4(&parsed));
+        if !ja3.text.truncated() {
+            assert_eq!(ja3.md5, <[u8; 16]>::from(Md5::digest(ja3.text.as_bytes())));
         }
-        let mut ja4_text = BoundedStr::new();
-        ja4(&parsed, &mut ja4_text);
-        (ja3_text.to_string(), ja4_text.to_string(), anomalies)
+        match Fingerprints::of(&parsed) {
+            Fingerprints::Deferred(inputs) => {
+                assert_eq!((super::ja3(&inputs), super::ja4(&inputs)), (ja3, ja4));
+                assert!(Values::<KEPT_CIPHERS>::kept(parsed.ciphers()).is_some());
+            }
+            computed => assert_eq!(computed, Fingerprints::Computed { ja3, ja4 }),
+        }
+        (ja3.text.to_string(), ja4.to_string(), anomalies)
     }
 
     /// The example hello of the JA4 specification (`JA4.md`, "Example").
@@ -356,13 +596,14 @@ mod tests {
         let message = hello.message();
         let mut facts = TlsFacts::default();
         let parsed = parse(&message, &mut facts, &mut Anomalies::default()).unwrap();
-        let mut text = BoundedStr::<1024>::new();
-        let md5 = ja3(&parsed, &mut text);
+        let Ja3 { text, md5 } = ja3(&parsed);
         assert!(text.truncated());
         let full: Vec<String> = (10_000..10_300).map(|c: u16| c.to_string()).collect();
         let full = format!("771,{},,,", full.join("-"));
         assert_eq!(md5, <[u8; 16]>::from(Md5::digest(full.as_bytes())));
         assert_eq!(text.as_bytes(), &full.as_bytes()[..1024]);
+        // Too many suites to keep: computed at once, and the same.
+        assert_eq!(Fingerprints::of(&parsed).ja3(), Ja3 { text, md5 });
     }
 
     #[test]

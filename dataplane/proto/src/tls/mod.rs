@@ -27,7 +27,7 @@ pub use record::{probe, Probe};
 
 use crate::text::StrList;
 use crate::{Anomalies, BoundedStr};
-use fingerprint::hex_digit;
+pub use fingerprint::{Fingerprints, HelloInputs, Ja3};
 use record::Joined;
 
 /// Facts from one ClientHello; fixed size, `Copy`, no heap, so they travel
@@ -45,13 +45,9 @@ pub struct TlsFacts {
     pub legacy_version: u16,
     /// The highest non-GREASE version in `supported_versions`, when sent.
     pub max_supported_version: Option<u16>,
-    /// The JA3 string; cut at 1024 bytes (marked truncated) on huge hellos.
-    pub ja3: BoundedStr<1024>,
-    /// MD5 of the whole JA3 string, even when `ja3` was cut.
-    pub ja3_md5: [u8; 16],
-    /// The JA4 fingerprint (`t13d1516h2_8daaf6152771_e5627efa2ab1`); empty
-    /// when the hello lists more than 512 suites or 256 extensions.
-    pub ja4: BoundedStr<40>,
+    /// The JA3 and JA4 fingerprints (`t13d1516h2_8daaf6152771_e5627efa2ab1`),
+    /// computed when read: see [`Fingerprints`].
+    pub fingerprints: Fingerprints,
     /// An `encrypted_client_hello` extension (0xfe0d) was sent: `sni` is then
     /// only the public (outer) name.
     pub ech: bool,
@@ -78,18 +74,6 @@ impl TlsFacts {
             0x0300 => Some("SSLv3"),
             _ => None,
         }
-    }
-
-    /// The JA3 hash as 32 lowercase hex digits, the form JA3 lists use.
-    pub fn ja3_hash_hex(&self) -> BoundedStr<32> {
-        let mut hex = [0u8; 32];
-        for (pair, byte) in hex.chunks_exact_mut(2).zip(self.ja3_md5) {
-            if let [hi, lo] = pair {
-                *hi = hex_digit(byte >> 4);
-                *lo = hex_digit(byte & 0xf);
-            }
-        }
-        BoundedStr::from_bytes(&hex)
     }
 }
 
@@ -142,8 +126,7 @@ pub fn parse_client_hello(
     let mut facts = TlsFacts { implicit: out.implicit, ..TlsFacts::default() };
     let status = match client_hello::parse(message, &mut facts, anomalies) {
         Ok(hello) => {
-            facts.ja3_md5 = fingerprint::ja3(&hello, &mut facts.ja3);
-            fingerprint::ja4(&hello, &mut facts.ja4);
+            facts.fingerprints = Fingerprints::of(&hello);
             TlsStatus::Done { consumed }
         }
         Err(_) => {
@@ -187,9 +170,10 @@ mod tests {
         assert!(anomalies.is_empty());
         assert_eq!(facts.sni.unwrap().to_string(), "imap.example.org");
         assert_eq!(facts.version_name(), Some("TLSv1.3"));
-        assert_eq!(facts.ja3.to_string(), "771,49195-49199,0-16-43,,");
-        assert_eq!(facts.ja3_hash_hex().to_string(), format!("{:x}", md5::Md5::digest(facts.ja3.as_bytes())));
-        assert_eq!(&facts.ja4.to_string()[..10], "t13d0203ip");
+        let ja3 = facts.fingerprints.ja3();
+        assert_eq!(ja3.text.to_string(), "771,49195-49199,0-16-43,,");
+        assert_eq!(ja3.hash_hex().to_string(), format!("{:x}", md5::Md5::digest(ja3.text.as_bytes())));
+        assert_eq!(&facts.fingerprints.ja4().to_string()[..10], "t13d0203ip");
     }
 
     #[test]
@@ -311,7 +295,8 @@ mod tests {
             let (status, facts, anomalies) = parse_all(&stream);
             if let TlsStatus::Done { consumed } = status {
                 prop_assert!(consumed <= stream.len());
-                prop_assert!(facts.ja4.is_empty() || facts.ja4.as_bytes().len() == 36);
+                let ja4 = facts.fingerprints.ja4();
+                prop_assert!(ja4.is_empty() || ja4.as_bytes().len() == 36);
             }
             if status == TlsStatus::Invalid {
                 prop_assert!(anomalies.contains(Anomalies::INVALID_TLS));

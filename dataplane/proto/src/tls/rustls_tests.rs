@@ -13,8 +13,7 @@ use rustls::{ClientConfig, ClientConnection, RootCertStore};
 
 use super::corpus_tests::assert_agrees_with_tls_parser;
 use super::tests::{assert_every_prefix, parse_all};
-use super::{TlsFacts, TlsStatus};
-use crate::BoundedStr;
+use super::{Fingerprints, TlsFacts, TlsStatus};
 
 /// The aws-lc-rs provider, post-quantum first (`prefer-post-quantum`) or
 /// with X25519 alone.
@@ -61,11 +60,11 @@ fn rustls_hellos_give_their_sni_alpn_and_version() {
                 assert_eq!(facts.version_name(), Some("TLSv1.3"), "{what}");
                 assert_eq!(facts.legacy_version, 0x0303);
                 let prefix = format!("t13{}", if by_name { 'd' } else { 'i' });
-                let ja4 = facts.ja4.to_string();
+                let ja4 = facts.fingerprints.ja4().to_string();
                 assert!(ja4.starts_with(&prefix) && ja4[8..10] == *code, "{what}: {ja4}");
                 assert!(!facts.ech && !facts.psk && !facts.early_data);
                 // supported_groups lists X25519MLKEM768 (4588) first when preferred.
-                let groups = facts.ja3.to_string().split(',').nth(3).unwrap().to_string();
+                let groups = facts.fingerprints.ja3().text.to_string().split(',').nth(3).unwrap().to_string();
                 assert_eq!(groups.starts_with("4588-"), post_quantum, "{what}: {groups}");
             }
         }
@@ -97,8 +96,9 @@ fn a_rustls_hello_fragmented_into_records_gives_the_same_facts() {
     // rustls shuffles its extension order per connection, so the JA3 string
     // differs; JA4 sorts the extensions and the other facts do not depend on
     // the order.
-    let unordered = |f: &TlsFacts| TlsFacts { ja3: BoundedStr::new(), ja3_md5: [0; 16], ..*f };
+    let unordered = |f: &TlsFacts| TlsFacts { fingerprints: Fingerprints::None, ..*f };
     assert_eq!(unordered(&facts), unordered(&one_record));
-    assert!(!facts.ja4.is_empty());
+    assert_eq!(facts.fingerprints.ja4(), one_record.fingerprints.ja4());
+    assert!(!facts.fingerprints.ja4().is_empty());
     assert_every_prefix(&fragmented);
 }
