@@ -77,6 +77,24 @@ pub enum Parser {
     Pop3(Pop3Session),
 }
 
+impl Parser {
+    /// Makes this a fresh parser for `kind`, for a session seen from its
+    /// start or picked up `midstream`. Written through `&mut self`, so the
+    /// new parser is built in place (a parser is kilobytes: returning one
+    /// by value costs copies).
+    #[inline(never)]
+    fn start(&mut self, kind: MailProtoKind, midstream: bool) {
+        *self = match (kind, midstream) {
+            (MailProtoKind::Smtp, false) => Parser::Smtp(SmtpSession::new()),
+            (MailProtoKind::Smtp, true) => Parser::Smtp(SmtpSession::mid_stream()),
+            (MailProtoKind::Imap, false) => Parser::Imap(ImapSession::new()),
+            (MailProtoKind::Imap, true) => Parser::Imap(ImapSession::mid_stream()),
+            (MailProtoKind::Pop3, false) => Parser::Pop3(Pop3Session::new()),
+            (MailProtoKind::Pop3, true) => Parser::Pop3(Pop3Session::mid_stream()),
+        };
+    }
+}
+
 /// Where the inspection of a session stands.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Phase {
@@ -506,7 +524,7 @@ impl SessionFacts {
             Probe::Unsure if dir == Dir::ToClient && line.starts_with(b"220") => {
                 // FTP greets with 220 too: parse as SMTP, confirm on the client's first command.
                 self.smtp_tentative = true;
-                self.parser = Parser::Smtp(self.smtp_session());
+                self.parser.start(MailProtoKind::Smtp, self.midstream);
                 self.phase = Phase::Lines;
                 self.replay_logged(both, anomalies, points);
             }
@@ -554,23 +572,9 @@ impl SessionFacts {
     }
 
     fn start_parser(&mut self, kind: MailProtoKind, points: &mut Points) {
-        self.parser = match (kind, self.midstream) {
-            (MailProtoKind::Smtp, _) => Parser::Smtp(self.smtp_session()),
-            (MailProtoKind::Imap, false) => Parser::Imap(ImapSession::new()),
-            (MailProtoKind::Imap, true) => Parser::Imap(ImapSession::mid_stream()),
-            (MailProtoKind::Pop3, false) => Parser::Pop3(Pop3Session::new()),
-            (MailProtoKind::Pop3, true) => Parser::Pop3(Pop3Session::mid_stream()),
-        };
+        self.parser.start(kind, self.midstream);
         self.set_mail(kind, MailProtoSource::Content, points);
         self.phase = Phase::Lines;
-    }
-
-    fn smtp_session(&self) -> SmtpSession {
-        if self.midstream {
-            SmtpSession::mid_stream()
-        } else {
-            SmtpSession::new()
-        }
     }
 
     fn set_mail(&mut self, kind: MailProtoKind, source: MailProtoSource, points: &mut Points) {

@@ -148,6 +148,7 @@ impl Default for ImapSession {
 impl ImapSession {
     /// A session seen from its TCP handshake: the first `* OK` is the
     /// greeting, and client commands before it are `EARLY_CLIENT_DATA`.
+    #[inline]
     pub fn new() -> Self {
         ImapSession {
             facts: ImapFacts::default(),
@@ -164,8 +165,11 @@ impl ImapSession {
 
     /// A session picked up mid-stream: a first `* OK` is the greeting only
     /// if no client command came before it.
+    #[inline]
     pub fn mid_stream() -> Self {
-        ImapSession { from_start: false, ..Self::new() }
+        let mut session = Self::new();
+        session.from_start = false;
+        session
     }
 
     /// Consumes one client line (without CR LF).

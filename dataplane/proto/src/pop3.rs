@@ -100,6 +100,7 @@ impl Default for Pop3Session {
 impl Pop3Session {
     /// A session seen from its TCP handshake: the first status line is the
     /// greeting, and client commands before it are `EARLY_CLIENT_DATA`.
+    #[inline]
     pub fn new() -> Self {
         Pop3Session {
             facts: Pop3Facts::default(),
@@ -116,8 +117,11 @@ impl Pop3Session {
 
     /// A session picked up mid-stream: a first `+OK` is the greeting only if
     /// no command is waiting for a reply.
+    #[inline]
     pub fn mid_stream() -> Self {
-        Pop3Session { from_start: false, ..Self::new() }
+        let mut session = Self::new();
+        session.from_start = false;
+        session
     }
 
     /// Consumes one client line (without CR LF).

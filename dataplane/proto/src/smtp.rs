@@ -177,6 +177,7 @@ impl Default for SmtpSession {
 impl SmtpSession {
     /// A session seen from its TCP handshake: the first reply is the
     /// greeting, and client commands before it are `EARLY_CLIENT_DATA`.
+    #[inline]
     pub fn new() -> Self {
         SmtpSession {
             facts: SmtpFacts::default(),
@@ -193,8 +194,11 @@ impl SmtpSession {
 
     /// A session picked up mid-stream: a first `220` is taken as the
     /// greeting only if it cannot be the reply to a STARTTLS just seen.
+    #[inline]
     pub fn mid_stream() -> Self {
-        SmtpSession { from_start: false, ..Self::new() }
+        let mut session = Self::new();
+        session.from_start = false;
+        session
     }
 
     /// Consumes one client line (without CR LF).
