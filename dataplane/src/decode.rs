@@ -129,7 +129,7 @@ fn head<const N: usize>(b: &[u8]) -> Option<&[u8; N]> {
 /// length consistent. Anything else is `None` and goes to smoltcp's
 /// decoder, whose answer this one must equal wherever it answers (a
 /// differential property test checks that).
-#[inline]
+#[inline(always)]
 fn ipv4_tcp_fast(frame: &[u8]) -> Option<TcpSegment<'_>> {
     let eth: &[u8; 18] = head(frame)?;
     let ip_offset = match [eth[12], eth[13]] {
