@@ -8,6 +8,7 @@ use arrayvec::ArrayVec;
 pub mod dpdk;
 pub mod mem;
 pub mod pcap;
+pub mod read_ahead;
 
 #[cfg(feature = "dpdk")]
 pub use dpdk::prefetch;

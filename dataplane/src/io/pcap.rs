@@ -11,8 +11,10 @@
 //! end of a block is moved to the front of the next one. Legacy pcap
 //! records are parsed here (a 16-byte header); pcapng blocks are parsed in
 //! place by `pcap_parser`. Other link types, and crafted RSTs, are copied
-//! into buffers of their own.
+//! into buffers of their own. The file itself is read (and inflated) ahead
+//! by a thread of its own ([`super::read_ahead`]).
 
+use super::read_ahead::ReadAhead;
 use super::{Burst, Frame, PacketIo};
 use pcap_parser::nom;
 use pcap_parser::{parse_block_be, parse_block_le, parse_pcap_header, parse_sectionheaderblock, Block, Linktype};
@@ -270,7 +272,10 @@ impl PcapIo {
             let first = usize::try_from(len).unwrap_or(usize::MAX).clamp(1, block_size);
             (Box::new(file), first)
         };
-        let mut blocks = Blocks::new(source, first, block_size);
+        // Read (and inflated) on a thread of its own, ahead of the parsing.
+        let source =
+            ReadAhead::spawn(source, block_size).map_err(|e| err(0, format!("cannot start the reader thread: {e}")))?;
+        let mut blocks = Blocks::new(Box::new(source), first, block_size);
         let cannot_read = |e: std::io::Error| err(0, format!("cannot read: {e}"));
         // Whether reading on may still complete a header cut by the block end.
         let mut more = blocks.refill(1).map_err(cannot_read)?;
