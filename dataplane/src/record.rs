@@ -13,16 +13,64 @@ use mailgate_protocol::record::{Ja3, MailboxRecord, SessionRecord, SmtpRecord, S
 use sha1::{Digest, Sha1};
 use std::net::IpAddr;
 
-/// RFC 3339 in UTC with microseconds, as Suricata and Zeek print times.
-const RFC3339_MICROS: &[time::format_description::BorrowedFormatItem<'static>] =
-    time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
-
-/// Formats ns since the epoch as RFC 3339.
+/// Formats ns since the epoch as RFC 3339 in UTC with microseconds, as
+/// Suricata and Zeek print times (`2023-11-14T22:13:20.123456Z`). The
+/// calendar is `time`'s; the digits are written here, as every record
+/// carries two of these.
 pub fn rfc3339(ns: u64) -> String {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns))
-        .ok()
-        .and_then(|t| t.format(RFC3339_MICROS).ok())
-        .unwrap_or_else(|| "1970-01-01T00:00:00.000000Z".to_string())
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)) else {
+        return "1970-01-01T00:00:00.000000Z".to_string();
+    };
+    // A u64 of ns ends in the year 2554: four digits.
+    let year = u32::try_from(t.year()).unwrap_or(0);
+    let mut out = String::with_capacity(27);
+    for (value, width, then) in [
+        (year, 4, '-'),
+        (u32::from(u8::from(t.month())), 2, '-'),
+        (u32::from(t.day()), 2, 'T'),
+        (u32::from(t.hour()), 2, ':'),
+        (u32::from(t.minute()), 2, ':'),
+        (u32::from(t.second()), 2, '.'),
+        (t.microsecond(), 6, 'Z'),
+    ] {
+        push_digits(&mut out, value, width);
+        out.push(then);
+    }
+    out
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+fn push_digits(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
+}
+
+/// An address as records print it: IPv4 dotted (written here, as every
+/// record carries two), IPv6 as std prints it (RFC 5952).
+fn ip_text(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mut out = String::with_capacity(15);
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    out.push('.');
+                }
+                let octet = u32::from(octet);
+                let width = if octet >= 100 {
+                    3
+                } else if octet >= 10 {
+                    2
+                } else {
+                    1
+                };
+                push_digits(&mut out, octet, width);
+            }
+            out
+        }
+        IpAddr::V6(v6) => v6.to_string(),
+    }
 }
 
 /// Community ID v1 (seed 0) of a TCP 5-tuple, the flow hash Suricata and Zeek share.
@@ -118,9 +166,9 @@ pub fn to_record<F: std::borrow::Borrow<SessionFacts>>(
         ts: rfc3339(s.first_ns),
         ts_end: rfc3339(s.last_ns),
         flow_id: s.flow_id,
-        src_ip: s.client.ip().to_string(),
+        src_ip: ip_text(s.client.ip()),
         src_port: s.client.port,
-        dest_ip: s.server.ip().to_string(),
+        dest_ip: ip_text(s.server.ip()),
         dest_port: s.server.port,
         community_id: community_id(&s.client, &s.server),
         direction_inferred: s.direction_inferred,
@@ -162,5 +210,28 @@ mod tests {
     #[test]
     fn times_are_rfc3339_micros() {
         assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456Z");
+        // As `time` formats them, across the whole range (leap days, ends of years).
+        let format =
+            time::macros::format_description!("[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:6]Z");
+        let mut ns = 0u64;
+        while ns < u64::MAX - 7_777_777_777_777_777 {
+            let t = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)).unwrap();
+            assert_eq!(rfc3339(ns), t.format(format).unwrap(), "{ns}");
+            ns += 7_777_777_777_777_777 / 1000 * 999 + 123_456_789;
+        }
+        assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551Z");
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
+    }
+
+    #[test]
+    fn addresses_print_as_std_prints_them() {
+        for ip in ["0.0.0.0", "198.51.100.7", "10.20.255.9", "203.0.113.100", "2001:db8::25", "::ffff:1.2.3.4"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
+        for octet in 0..=255u8 {
+            let ip = IpAddr::from([octet, 255 - octet, octet / 3, 9]);
+            assert_eq!(ip_text(ip), ip.to_string());
+        }
     }
 }

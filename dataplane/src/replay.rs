@@ -50,6 +50,8 @@ struct JsonLines<'w> {
     all_flows: bool,
     written: u64,
     error: Option<std::io::Error>,
+    /// The record being written, as JSON (reused).
+    line: Vec<u8>,
 }
 
 impl SessionSink for JsonLines<'_> {
@@ -61,9 +63,13 @@ impl SessionSink for JsonLines<'_> {
             also.emit(session);
         }
         let record = to_record(session, std::slice::from_ref(&self.policy));
-        let result = serde_json::to_writer(&mut *self.out, &record)
-            .map_err(std::io::Error::other)
-            .and_then(|()| self.out.write_all(b"\n"));
+        // Serialised into a buffer first: the writer then takes one line
+        // rather than the dozens of small pieces serde writes.
+        self.line.clear();
+        let result = serde_json::to_writer(&mut self.line, &record).map_err(std::io::Error::other).and_then(|()| {
+            self.line.push(b'\n');
+            self.out.write_all(&self.line)
+        });
         match result {
             Ok(()) => self.written += 1,
             Err(e) => self.error = Some(e),
@@ -97,7 +103,7 @@ pub fn replay_into<'w>(
 ) -> Result<ReplaySummary, ReplayError> {
     let mut io = PcapIo::open(capture)?;
     let engine = Engine::new(config, Verdicts::new(policy.clone()));
-    let sink = JsonLines { out, also, policy, all_flows, written: 0, error: None };
+    let sink = JsonLines { out, also, policy, all_flows, written: 0, error: None, line: Vec::new() };
     let mut worker = Worker::new(engine, sink);
     let pairs = [PortPair { inside: 0, outside: 1 }];
     let started = Instant::now();
