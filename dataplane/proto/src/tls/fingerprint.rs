@@ -40,18 +40,25 @@ const KEPT_POINT_FORMATS: usize = 4;
 /// See [`KEPT_CIPHERS`].
 const KEPT_SIGNATURES: usize = 48;
 
+/// The single values of a hello its fingerprints use (the lists aside).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HelloScalars {
+    /// `legacy_version`.
+    legacy_version: u16,
+    /// The highest non-GREASE `supported_versions` value.
+    max_supported_version: Option<u16>,
+    /// A `server_name` extension is present.
+    has_server_name: bool,
+    /// JA4's two characters for the first ALPN value.
+    alpn_code: [u8; 2],
+}
+
 /// What JA3 and JA4 are computed from, whether borrowed from the message
 /// or kept in [`HelloInputs`]. Lists may include GREASE: the fingerprints
 /// leave it out.
 pub(crate) trait HelloParts {
-    /// `legacy_version`.
-    fn legacy_version(&self) -> u16;
-    /// The highest non-GREASE `supported_versions` value.
-    fn max_supported_version(&self) -> Option<u16>;
-    /// A `server_name` extension is present.
-    fn has_server_name(&self) -> bool;
-    /// JA4's two characters for the first ALPN value.
-    fn alpn_code(&self) -> [u8; 2];
+    /// The single values.
+    fn scalars(&self) -> HelloScalars;
     /// Cipher suites, in order.
     fn ciphers(&self) -> impl Iterator<Item = u16> + '_;
     /// Extension types, in order, repeats included.
@@ -65,17 +72,13 @@ pub(crate) trait HelloParts {
 }
 
 impl HelloParts for ClientHello<'_> {
-    fn legacy_version(&self) -> u16 {
-        self.legacy_version
-    }
-    fn max_supported_version(&self) -> Option<u16> {
-        self.max_supported_version
-    }
-    fn has_server_name(&self) -> bool {
-        self.has_server_name
-    }
-    fn alpn_code(&self) -> [u8; 2] {
-        alpn_code(self.first_alpn)
+    fn scalars(&self) -> HelloScalars {
+        HelloScalars {
+            legacy_version: self.legacy_version,
+            max_supported_version: self.max_supported_version,
+            has_server_name: self.has_server_name,
+            alpn_code: alpn_code(self.first_alpn),
+        }
     }
     fn ciphers(&self) -> impl Iterator<Item = u16> + '_ {
         u16s(self.cipher_suites)
@@ -122,10 +125,7 @@ impl<const N: usize> Values<N> {
 /// is gone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HelloInputs {
-    legacy_version: u16,
-    max_supported_version: Option<u16>,
-    has_server_name: bool,
-    alpn_code: [u8; 2],
+    scalars: HelloScalars,
     ciphers: Values<KEPT_CIPHERS>,
     extension_types: Values<KEPT_EXTENSIONS>,
     groups: Values<KEPT_GROUPS>,
@@ -137,10 +137,7 @@ impl HelloInputs {
     /// The inputs of `hello`, or `None` when one of its lists is longer than is kept.
     fn of(hello: &ClientHello<'_>) -> Option<Self> {
         Some(HelloInputs {
-            legacy_version: hello.legacy_version,
-            max_supported_version: hello.max_supported_version,
-            has_server_name: hello.has_server_name,
-            alpn_code: hello.alpn_code(),
+            scalars: hello.scalars(),
             ciphers: Values::kept(hello.ciphers())?,
             extension_types: Values::kept(hello.extension_types())?,
             groups: Values::kept(hello.groups())?,
@@ -151,17 +148,8 @@ impl HelloInputs {
 }
 
 impl HelloParts for HelloInputs {
-    fn legacy_version(&self) -> u16 {
-        self.legacy_version
-    }
-    fn max_supported_version(&self) -> Option<u16> {
-        self.max_supported_version
-    }
-    fn has_server_name(&self) -> bool {
-        self.has_server_name
-    }
-    fn alpn_code(&self) -> [u8; 2] {
-        self.alpn_code
+    fn scalars(&self) -> HelloScalars {
+        self.scalars
     }
     fn ciphers(&self) -> impl Iterator<Item = u16> + '_ {
         self.ciphers.iter()
@@ -251,7 +239,7 @@ impl Fingerprints {
 pub(crate) fn ja3(hello: &impl HelloParts) -> Ja3 {
     let mut fingerprint = Ja3::default();
     let mut out = Ja3Writer { text: &mut fingerprint.text, md5: Md5::new() };
-    out.decimal(hello.legacy_version());
+    out.decimal(hello.scalars().legacy_version);
     out.push(b",");
     out.list(hello.ciphers());
     out.push(b",");
@@ -316,11 +304,12 @@ pub(crate) fn ja4(hello: &impl HelloParts) -> BoundedStr<40> {
     let Some(ext_types) = collect(hello.extension_types(), &mut ext_types) else {
         return out;
     };
-    let [v1, v2] = version_code(hello.max_supported_version().unwrap_or(hello.legacy_version()));
-    let sni = if hello.has_server_name() { b'd' } else { b'i' };
+    let scalars = hello.scalars();
+    let [v1, v2] = version_code(scalars.max_supported_version.unwrap_or(scalars.legacy_version));
+    let sni = if scalars.has_server_name { b'd' } else { b'i' };
     let [c1, c2] = two_digits(ciphers.len());
     let [e1, e2] = two_digits(ext_types.len());
-    let [a1, a2] = hello.alpn_code();
+    let [a1, a2] = scalars.alpn_code;
     let prefix = [b't', v1, v2, sni, c1, c2, e1, e2, a1, a2];
 
     ciphers.sort_unstable();
