@@ -41,13 +41,53 @@ impl SessionFacts {
     }
 }
 
+/// An address as std prints it, IPv4 written digit by digit: std goes
+/// through the formatting machinery per octet, and every session record
+/// prints addresses four times (its endpoints, and in the reason).
+pub struct Address(pub IpAddr);
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.0 {
+            // Padding asked for: std's way.
+            IpAddr::V4(a) if f.width().is_some() || f.precision().is_some() => a.fmt(f),
+            IpAddr::V4(a) => {
+                // At most 15 bytes: four octets of up to three digits, three dots.
+                let mut text = [0u8; 15];
+                let mut len = 0;
+                let mut put = |byte: u8| {
+                    if let Some(slot) = text.get_mut(len) {
+                        *slot = byte;
+                        len += 1;
+                    }
+                };
+                for (i, octet) in a.octets().into_iter().enumerate() {
+                    if i > 0 {
+                        put(b'.');
+                    }
+                    if octet >= 100 {
+                        put(b'0' + octet / 100);
+                    }
+                    if octet >= 10 {
+                        put(b'0' + octet / 10 % 10);
+                    }
+                    put(b'0' + octet % 10);
+                }
+                let text = text.get(..len).unwrap_or_default();
+                f.write_str(std::str::from_utf8(text).map_err(|_| fmt::Error)?)
+            }
+            IpAddr::V6(a) => a.fmt(f),
+        }
+    }
+}
+
 /// `203.0.113.9:25`, or `[2001:db8::9]:25`.
 struct Server<'a>(&'a SessionFacts);
 
 impl fmt::Display for Server<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.0.dst {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.0.dst_port),
+            IpAddr::V4(_) => write!(f, "{}:{}", Address(self.0.dst), self.0.dst_port),
             IpAddr::V6(a) => write!(f, "[{a}]:{}", self.0.dst_port),
         }
     }
@@ -59,7 +99,7 @@ struct Path<'a>(&'a SessionFacts);
 impl fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = self.0.proto.map_or("session", MailProto::as_str);
-        write!(f, "{what} from {} to {}", self.0.src, Server(self.0))
+        write!(f, "{what} from {} to {}", Address(self.0.src), Server(self.0))
     }
 }
 
@@ -88,7 +128,7 @@ impl CompiledPolicy {
             ReasonKind::NoRuleAtSyn => write!(
                 out,
                 "connection from {} to {} (a mail port) matches no allow rule or exception for any mail protocol",
-                facts.src,
+                Address(facts.src),
                 Server(facts)
             ),
             ReasonKind::NoMatchingRule => write!(out, "{path} matches no allow rule"),
@@ -127,5 +167,25 @@ impl CompiledPolicy {
             ReasonKind::Anomaly(a) => write!(out, "{path}: anomaly {}", a.names().next().unwrap_or("unknown")),
         };
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Address;
+    use std::net::IpAddr;
+
+    #[test]
+    fn addresses_print_as_std_prints_them() {
+        for ip in ["0.0.0.0", "198.51.100.7", "10.20.255.9", "203.0.113.100", "2001:db8::25", "::ffff:1.2.3.4"] {
+            let ip: IpAddr = ip.parse().unwrap();
+            assert_eq!(Address(ip).to_string(), ip.to_string());
+        }
+        for octet in 0..=255u8 {
+            let ip = IpAddr::from([octet, 255 - octet, octet / 3, 9]);
+            assert_eq!(Address(ip).to_string(), ip.to_string());
+        }
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        assert_eq!(format!("{:>12}|", Address(ip)), format!("{ip:>12}|"), "padding as std pads");
     }
 }

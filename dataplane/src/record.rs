@@ -7,6 +7,7 @@ use crate::flow::Endpoint;
 use crate::session::{Parser, SessionFacts};
 use crate::verdict::{describe, PolicyHandle};
 use base64::Engine as _;
+use mailgate_config::reason::Address;
 use mailgate_proto::text::{BoundedStr, StrList};
 use mailgate_proto::tls::TlsFacts;
 use mailgate_protocol::record::{Ja3, MailboxRecord, SessionRecord, SmtpRecord, SocksRecord, TlsRecord};
@@ -44,32 +45,6 @@ fn push_digits(out: &mut String, value: u32, width: u32) {
     for place in (0..width).rev() {
         let digit = value / 10u32.pow(place) % 10;
         out.push(char::from(b'0' + digit as u8));
-    }
-}
-
-/// An address as records print it: IPv4 dotted (written here, as every
-/// record carries two), IPv6 as std prints it (RFC 5952).
-fn ip_text(ip: IpAddr) -> String {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mut out = String::with_capacity(15);
-            for (i, octet) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push('.');
-                }
-                let octet = u32::from(octet);
-                let width = if octet >= 100 {
-                    3
-                } else if octet >= 10 {
-                    2
-                } else {
-                    1
-                };
-                push_digits(&mut out, octet, width);
-            }
-            out
-        }
-        IpAddr::V6(v6) => v6.to_string(),
     }
 }
 
@@ -166,9 +141,9 @@ pub fn to_record<F: std::borrow::Borrow<SessionFacts>>(
         ts: rfc3339(s.first_ns),
         ts_end: rfc3339(s.last_ns),
         flow_id: s.flow_id,
-        src_ip: ip_text(s.client.ip()),
+        src_ip: Address(s.client.ip()).to_string(),
         src_port: s.client.port,
-        dest_ip: ip_text(s.server.ip()),
+        dest_ip: Address(s.server.ip()).to_string(),
         dest_port: s.server.port,
         community_id: community_id(&s.client, &s.server),
         direction_inferred: s.direction_inferred,
@@ -221,17 +196,5 @@ mod tests {
         }
         assert_eq!(rfc3339(u64::MAX), "2554-07-21T23:34:33.709551Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000Z");
-    }
-
-    #[test]
-    fn addresses_print_as_std_prints_them() {
-        for ip in ["0.0.0.0", "198.51.100.7", "10.20.255.9", "203.0.113.100", "2001:db8::25", "::ffff:1.2.3.4"] {
-            let ip: IpAddr = ip.parse().unwrap();
-            assert_eq!(ip_text(ip), ip.to_string());
-        }
-        for octet in 0..=255u8 {
-            let ip = IpAddr::from([octet, 255 - octet, octet / 3, 9]);
-            assert_eq!(ip_text(ip), ip.to_string());
-        }
     }
 }
