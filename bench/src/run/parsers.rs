@@ -178,6 +178,26 @@ fn hello_case(name: &'static str, what: &'static str, hello: Vec<u8>) -> ParserC
     }
 }
 
+/// The record builder's share of a hello: JA3 (string and MD5) and JA4
+/// (sorts and SHA-256s) from the inputs the parser kept.
+fn fingerprint_case(name: &'static str, what: &'static str, hello: Vec<u8>) -> ParserCase {
+    let mut facts = TlsFacts::default();
+    let status = parse_client_hello(&hello, &mut vec![0u8; 16 * 1024], &mut facts, &mut Anomalies::default());
+    let facts = matches!(status, TlsStatus::Done { .. }).then_some(facts);
+    ParserCase {
+        name,
+        what,
+        bytes: hello.len(),
+        lines: 0,
+        op: Box::new(move || {
+            let Some(facts) = std::hint::black_box(&facts) else { return 0 };
+            let (ja3, ja4) = (facts.fingerprints.ja3(), facts.fingerprints.ja4());
+            std::hint::black_box(&ja3);
+            usize::from(!ja3.text.is_empty() && !ja4.is_empty())
+        }),
+    }
+}
+
 /// A decode case.
 fn decode_case(name: &'static str, what: &'static str, frame: Vec<u8>) -> ParserCase {
     ParserCase {
@@ -224,8 +244,13 @@ pub fn cases() -> Result<Vec<ParserCase>, HelloError> {
         Ipv6Addr::new(0x2001, 0xdb8, 2, 0, 0, 0, 0, 0x25),
     );
     Ok(vec![
-        hello_case("tls_client_hello_pq", "rustls ClientHello with X25519MLKEM768 (SNI, JA3, JA4)", pq),
+        hello_case(
+            "tls_client_hello_pq",
+            "rustls ClientHello with X25519MLKEM768 (SNI, ALPN, versions; JA3/JA4 inputs kept)",
+            pq.clone(),
+        ),
         hello_case("tls_client_hello", "rustls ClientHello without the PQ share", classical),
+        fingerprint_case("tls_fingerprints", "JA3 and JA4 of that PQ hello, from the kept inputs (at record time)", pq),
         line_case(
             "smtp_session",
             "SMTP greeting to DATA with AUTH PLAIN",
@@ -289,7 +314,7 @@ mod tests {
         for mut case in cases().unwrap() {
             let got = case.run_once();
             match case.name {
-                "tls_client_hello_pq" | "tls_client_hello" => assert_eq!(got, 1, "{}", case.name),
+                "tls_client_hello_pq" | "tls_client_hello" | "tls_fingerprints" => assert_eq!(got, 1, "{}", case.name),
                 "smtp_session" | "imap_session" | "pop3_session" => assert!(got >= 1, "{} never done", case.name),
                 _ => assert!(got >= 587, "{} did not decode: {got}", case.name),
             }
