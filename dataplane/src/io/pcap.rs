@@ -272,9 +272,10 @@ impl PcapIo {
             let first = usize::try_from(len).unwrap_or(usize::MAX).clamp(1, block_size);
             (Box::new(file), first)
         };
-        // Read (and inflated) on a thread of its own, ahead of the parsing.
+        // Read (and inflated) on a thread of its own, ahead of the parsing,
+        // in chunks of the default block size whatever the blocks parsed.
         let source =
-            ReadAhead::spawn(source, block_size).map_err(|e| err(0, format!("cannot start the reader thread: {e}")))?;
+            ReadAhead::spawn(source, BLOCK_SIZE).map_err(|e| err(0, format!("cannot start the reader thread: {e}")))?;
         let mut blocks = Blocks::new(Box::new(source), first, block_size);
         let cannot_read = |e: std::io::Error| err(0, format!("cannot read: {e}"));
         // Whether reading on may still complete a header cut by the block end.

@@ -34,12 +34,12 @@ pub struct ReadAhead {
 impl ReadAhead {
     /// Starts reading `source` on a new thread.
     pub fn spawn(source: Box<dyn Read + Send>, chunk_size: usize) -> std::io::Result<ReadAhead> {
-        let (to_reader, chunks) = sync_channel(CHUNKS_AHEAD);
+        let (to_consumer, chunks) = sync_channel(CHUNKS_AHEAD);
         let (emptied, reuse) = channel();
         let chunk_size = chunk_size.max(1);
         let thread = std::thread::Builder::new()
             .name("mailgate-read".into())
-            .spawn(move || read_chunks(source, chunk_size, &to_reader, &reuse))?;
+            .spawn(move || read_chunks(source, chunk_size, &to_consumer, &reuse))?;
         Ok(ReadAhead {
             chunks: Some(chunks),
             emptied,
@@ -57,7 +57,7 @@ impl ReadAhead {
 fn read_chunks(
     mut source: Box<dyn Read + Send>,
     chunk_size: usize,
-    to_reader: &SyncSender<Chunk>,
+    to_consumer: &SyncSender<Chunk>,
     reuse: &Receiver<Vec<u8>>,
 ) {
     loop {
@@ -69,7 +69,7 @@ fn read_chunks(
             Err(e) => Err(e),
         };
         let failed = chunk.is_err();
-        if to_reader.send(chunk).is_err() || failed {
+        if to_consumer.send(chunk).is_err() || failed {
             return;
         }
     }
