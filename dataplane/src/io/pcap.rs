@@ -4,33 +4,38 @@
 //! synthetic header is put in front of non-Ethernet link types), so the
 //! engine has one input format. Port 0 reads the file; port 1 is a sink.
 //!
-//! The file is read a block at a time into reference-counted buffers, and
-//! an Ethernet frame is a view into the block it was read into: no copy, no
-//! allocation and no system call per frame. A block is reused once every
-//! frame that points into it has been sent or dropped; a record cut by the
-//! end of a block is moved to the front of the next one. Legacy pcap
-//! records are parsed here (a 16-byte header); pcapng blocks are parsed in
-//! place by `pcap_parser`. Other link types, and crafted RSTs, are copied
-//! into buffers of their own. The file itself is read (and inflated) ahead
-//! by a thread of its own ([`super::read_ahead`]).
+//! The file is read (and inflated) ahead by a thread of its own
+//! ([`super::read_ahead`]) into reference-counted chunks, and an Ethernet
+//! frame is a view into the chunk it was read into: no copy, no allocation
+//! and no system call per frame on the engine's thread. A chunk goes back
+//! to the reader once every frame that points into it has been sent or
+//! dropped; a record cut by the end of a chunk is copied, with the bytes it
+//! needs of the next, into a stitch block of its own. Legacy pcap records
+//! are parsed here (a 16-byte header); pcapng blocks are parsed in place by
+//! `pcap_parser`. Other link types, and crafted RSTs, are copied into
+//! buffers of their own.
 
 use super::read_ahead::ReadAhead;
 use super::{Burst, Frame, PacketIo};
 use pcap_parser::nom;
 use pcap_parser::{parse_block_be, parse_block_le, parse_pcap_header, parse_sectionheaderblock, Block, Linktype};
 use std::fs::File;
-use std::io::{ErrorKind, Read, Seek};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Size of a read block: small enough that what the kernel copied in is
+/// Size of a read chunk: small enough that what the kernel copied in is
 /// still in the CPU cache when the frames are parsed (4 MiB blocks made
 /// `inspect` slower than copying every frame out of a 1 MiB buffer).
 const BLOCK_SIZE: usize = 256 << 10;
 /// The largest pcap record or pcapng block read (a bigger one is an error).
 const MAX_BLOCK: usize = 1 << 20;
-/// Read blocks kept for reuse besides the one being parsed.
+/// Parsed chunks, and stitch blocks, that frames may still point into,
+/// kept for reuse besides the block being parsed.
 const SPARE_BLOCKS: usize = 4;
+/// The least size of a stitch block: any record up to a whole
+/// `MAX_FRAME` frame with its header, so that one is reused for the next.
+const STITCH_SIZE: usize = 128 << 10;
 /// The largest frame kept (longer ones are cut, as a snap length would).
 const MAX_FRAME: usize = 65535 + 14;
 /// A legacy pcap file header.
@@ -81,37 +86,46 @@ impl std::fmt::Debug for PcapFrame {
     }
 }
 
-/// The file's bytes, read a block at a time; frames point into the blocks.
+/// Bytes `from..to` of a chunk, not parsed yet.
+type ChunkPart = (Arc<[u8]>, usize, usize);
+
+/// The file's bytes, in the chunks the reader thread filled; frames point
+/// into them.
 struct Blocks {
-    source: Box<dyn Read + Send>,
-    /// The block being parsed.
+    source: ReadAhead,
+    /// The block being parsed: a chunk, or a stitch (below).
     block: Arc<[u8]>,
+    /// `block` is a stitch block, not a chunk.
+    block_is_stitch: bool,
     /// Unparsed bytes are `block[pos..end]`.
     pos: usize,
     end: usize,
     /// Offset in the (decompressed) file of `pos`.
     offset: u64,
-    /// Blocks parsed earlier; reusable once no frame points into them.
-    spare: Vec<Arc<[u8]>>,
-    /// Size of the blocks allocated after the first (a bigger one is
-    /// allocated for a record that needs it).
-    block_size: usize,
-    eof: bool,
+    /// A record cut by a chunk's end is parsed from a stitch block, which
+    /// holds its start and the bytes it needs of the next chunk; the rest
+    /// of that chunk, `(chunk, from, to)`, is parsed next.
+    next: Option<ChunkPart>,
+    /// Chunks parsed earlier, going back to the reader once no frame
+    /// points into them.
+    parsed: Vec<Arc<[u8]>>,
+    /// Stitch blocks parsed earlier, reused once no frame points into them.
+    stitches: Vec<Arc<[u8]>>,
 }
 
 impl Blocks {
-    /// A reader of `source` whose first block holds `first` bytes (less
-    /// than `block_size` for a small file).
-    fn new(source: Box<dyn Read + Send>, first: usize, block_size: usize) -> Blocks {
+    /// A reader of the chunks of `source`.
+    fn new(source: ReadAhead) -> Blocks {
         Blocks {
             source,
-            block: zeroed(first),
+            block: Arc::from([]),
+            block_is_stitch: false,
             pos: 0,
             end: 0,
             offset: 0,
-            spare: Vec::with_capacity(SPARE_BLOCKS + 1),
-            block_size,
-            eof: false,
+            next: None,
+            parsed: Vec::with_capacity(SPARE_BLOCKS + 1),
+            stitches: Vec::with_capacity(SPARE_BLOCKS + 1),
         }
     }
 
@@ -132,56 +146,82 @@ impl Blocks {
         Bytes::Block { block: Arc::clone(&self.block), start, end: start.saturating_add(len) }
     }
 
-    /// Moves the unparsed bytes to the front of a block with room for at
-    /// least `need` bytes and reads until that block is full or the file
-    /// ends. False when nothing more could be read.
+    /// Makes more bytes available, towards `need` from the current
+    /// position: the next chunk as it is when the current block is parsed
+    /// to its end, else a stitch of the unparsed bytes and as many of the
+    /// next chunk's as make up `need`. False when nothing more could be read.
     fn refill(&mut self, need: usize) -> std::io::Result<bool> {
-        if self.eof {
-            return Ok(false);
-        }
+        self.give_back_unused();
+        let Some((chunk, from, to)) = self.next_chunk()? else { return Ok(false) };
         let kept = self.end - self.pos;
+        if kept == 0 {
+            self.replace_block(chunk, false);
+            (self.pos, self.end) = (from, to);
+            return Ok(true);
+        }
         let room = need.max(kept + 1);
-        let (pos, end) = (self.pos, self.end);
-        match Arc::get_mut(&mut self.block).filter(|b| b.len() >= room) {
-            // No frame points into the current block: shift in place.
-            Some(block) => block.copy_within(pos..end, 0),
-            None => {
-                let mut fresh = self.writable_block(room);
-                if let (Some(to), Some(from)) =
-                    (Arc::get_mut(&mut fresh).and_then(|b| b.get_mut(..kept)), self.block.get(pos..end))
-                {
-                    to.copy_from_slice(from);
-                }
-                let old = std::mem::replace(&mut self.block, fresh);
-                if self.spare.len() >= SPARE_BLOCKS {
-                    self.spare.remove(0);
-                }
-                self.spare.push(old);
+        let take = (room - kept).min(to - from);
+        let mut stitch = self.writable_stitch(room);
+        if let (Some(buf), Some(unparsed), Some(taken)) =
+            (Arc::get_mut(&mut stitch), self.block.get(self.pos..self.end), chunk.get(from..from + take))
+        {
+            if let Some((head, tail)) = buf.get_mut(..kept + take).map(|b| b.split_at_mut(kept)) {
+                head.copy_from_slice(unparsed);
+                tail.copy_from_slice(taken);
             }
         }
-        self.pos = 0;
-        self.end = kept;
-        let Some(block) = Arc::get_mut(&mut self.block) else { return Ok(false) };
-        while let Some(space) = block.get_mut(self.end..).filter(|s| !s.is_empty()) {
-            match self.source.read(space) {
-                Ok(0) => {
-                    self.eof = true;
-                    break;
-                }
-                Ok(n) => self.end += n,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
+        self.replace_block(stitch, true);
+        (self.pos, self.end) = (0, kept + take);
+        if from + take < to {
+            self.next = Some((chunk, from + take, to));
+        } else {
+            self.parsed.push(chunk);
         }
-        Ok(self.end > kept)
+        Ok(true)
     }
 
-    /// A block of at least `room` bytes that no frame points into: a spare
-    /// one if there is one, else a new one.
-    fn writable_block(&mut self, room: usize) -> Arc<[u8]> {
-        match self.spare.iter_mut().position(|b| b.len() >= room && Arc::get_mut(b).is_some()) {
-            Some(i) => self.spare.swap_remove(i),
-            None => zeroed(self.block_size.max(room)),
+    /// The rest of the chunk a stitch began, else the reader's next chunk.
+    fn next_chunk(&mut self) -> std::io::Result<Option<ChunkPart>> {
+        if let Some(next) = self.next.take() {
+            return Ok(Some(next));
+        }
+        Ok(self.source.next_chunk()?.map(|(chunk, len)| (chunk, 0, len)))
+    }
+
+    /// Makes `block` the one parsed; the old one waits for its frames to go.
+    fn replace_block(&mut self, block: Arc<[u8]>, is_stitch: bool) {
+        let old = std::mem::replace(&mut self.block, block);
+        let old_is_stitch = std::mem::replace(&mut self.block_is_stitch, is_stitch);
+        let list = if old_is_stitch { &mut self.stitches } else { &mut self.parsed };
+        if list.len() >= SPARE_BLOCKS {
+            // Frames still point into all of them: let the last frame free
+            // the oldest (the reader fills new chunks meanwhile).
+            list.remove(0);
+        }
+        if !old.is_empty() {
+            list.push(old);
+        }
+    }
+
+    /// Hands the reader back the parsed chunks no frame points into.
+    fn give_back_unused(&mut self) {
+        let chunk_size = self.source.chunk_size();
+        let mut i = 0;
+        while let Some(chunk) = self.parsed.get_mut(i) {
+            if chunk.len() == chunk_size && Arc::get_mut(chunk).is_some() {
+                self.source.give_back(self.parsed.swap_remove(i));
+            } else {
+                i += 1;
+            }
+        }
+    }
+
+    /// A stitch block of at least `room` bytes that no frame points into:
+    /// a used one if there is one, else a new one.
+    fn writable_stitch(&mut self, room: usize) -> Arc<[u8]> {
+        match self.stitches.iter_mut().position(|b| b.len() >= room && Arc::get_mut(b).is_some()) {
+            Some(i) => self.stitches.swap_remove(i),
+            None => zeroed(room.max(STITCH_SIZE)),
         }
     }
 }
@@ -257,26 +297,24 @@ impl PcapIo {
         PcapIo::open_with_blocks(path, BLOCK_SIZE)
     }
 
-    /// [`PcapIo::open`] with read blocks of `block_size` bytes.
+    /// [`PcapIo::open`] with read chunks of `block_size` bytes (tests cut
+    /// records at every offset with small ones).
     fn open_with_blocks(path: &Path, block_size: usize) -> Result<PcapIo, CaptureError> {
         let err = |offset, message: String| CaptureError { file: path.to_path_buf(), offset, message };
         let mut file = File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
         let mut magic = [0u8; 2];
         let gz = file.read_exact(&mut magic).is_ok() && magic == [0x1f, 0x8b];
+        let file_len = file.metadata().map_or(u64::MAX, |m| m.len());
         file.rewind().map_err(|e| err(0, format!("cannot read: {e}")))?;
-        let (source, first): (Box<dyn Read + Send>, usize) = if gz {
-            (Box::new(flate2::read::MultiGzDecoder::new(file)), block_size.min(1 << 16))
-        } else {
-            // A small file needs a block no bigger than itself.
-            let len = file.metadata().map_or(u64::MAX, |m| m.len());
-            let first = usize::try_from(len).unwrap_or(usize::MAX).clamp(1, block_size);
-            (Box::new(file), first)
-        };
-        // Read (and inflated) on a thread of its own, ahead of the parsing,
-        // in chunks of the default block size whatever the blocks parsed.
+        let source: Box<dyn Read + Send> =
+            if gz { Box::new(flate2::read::MultiGzDecoder::new(file)) } else { Box::new(file) };
+        // A small file needs a chunk no bigger than itself.
+        let len = if gz { u64::MAX } else { file_len };
+        let chunk_size = usize::try_from(len).unwrap_or(usize::MAX).clamp(1, block_size);
+        // Read (and inflated) on a thread of its own, ahead of the parsing.
         let source =
-            ReadAhead::spawn(source, BLOCK_SIZE).map_err(|e| err(0, format!("cannot start the reader thread: {e}")))?;
-        let mut blocks = Blocks::new(Box::new(source), first, block_size);
+            ReadAhead::spawn(source, chunk_size).map_err(|e| err(0, format!("cannot start the reader thread: {e}")))?;
+        let mut blocks = Blocks::new(source);
         let cannot_read = |e: std::io::Error| err(0, format!("cannot read: {e}"));
         // Whether reading on may still complete a header cut by the block end.
         let mut more = blocks.refill(1).map_err(cannot_read)?;

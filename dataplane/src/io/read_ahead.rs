@@ -4,29 +4,34 @@
 //! a large share of `inspect`'s time on big frames: it is done here by a
 //! reader thread, into a few chunks that go round between the two threads,
 //! while the engine's thread inspects. This is `inspect`'s stand-in for a
-//! NIC filling a live worker's RX ring by DMA.
+//! NIC filling a live worker's RX ring by DMA, and like an RX ring it hands
+//! over the buffers themselves: the capture is parsed in the chunks the
+//! reader filled, and frames point into them, so the engine's thread copies
+//! nothing. A chunk comes back ([`ReadAhead::give_back`]) once no frame
+//! points into it.
 
 use std::io::{ErrorKind, Read};
 use std::sync::mpsc::{channel, sync_channel, Receiver, Sender, SyncSender};
+use std::sync::Arc;
 use std::thread::JoinHandle;
 
-/// Chunks read ahead at most (besides the one being consumed).
+/// Chunks read ahead at most (besides those being parsed).
 const CHUNKS_AHEAD: usize = 4;
 
-/// A chunk as the reader sends it: the buffer and how much of it holds data.
-type Chunk = std::io::Result<(Vec<u8>, usize)>;
+/// A filled chunk: the buffer, and how many of its first bytes hold data.
+pub type Chunk = (Arc<[u8]>, usize);
 
-/// A [`Read`] whose source is read by a thread of its own, `chunk_size`
-/// bytes at a time, up to [`CHUNKS_AHEAD`] chunks ahead of the reader.
+/// A source read by a thread of its own, `chunk_size` bytes at a time, up
+/// to [`CHUNKS_AHEAD`] chunks ahead of the consumer.
 pub struct ReadAhead {
-    /// `None` once dropped, which stops the thread.
-    chunks: Option<Receiver<Chunk>>,
-    emptied: Sender<Vec<u8>>,
-    current: Vec<u8>,
-    /// Unread bytes are `current[pos..filled]`.
-    pos: usize,
-    filled: usize,
-    /// The source ended or failed: reads return 0 from now on.
+    /// Filled chunks, in the source's order; `None` once dropped, which
+    /// stops the thread.
+    chunks: Option<Receiver<std::io::Result<Chunk>>>,
+    /// Chunks handed back, for the reader to fill again.
+    emptied: Sender<Arc<[u8]>>,
+    /// The size of the chunks the reader fills.
+    chunk_size: usize,
+    /// The source ended or failed: no chunk follows.
     done: bool,
     thread: Option<JoinHandle<()>>,
 }
@@ -40,30 +45,55 @@ impl ReadAhead {
         let thread = std::thread::Builder::new()
             .name("mailgate-read".into())
             .spawn(move || read_chunks(source, chunk_size, &to_consumer, &reuse))?;
-        Ok(ReadAhead {
-            chunks: Some(chunks),
-            emptied,
-            current: Vec::new(),
-            pos: 0,
-            filled: 0,
-            done: false,
-            thread: Some(thread),
-        })
+        Ok(ReadAhead { chunks: Some(chunks), emptied, chunk_size, done: false, thread: Some(thread) })
+    }
+
+    /// The next chunk of the source (never empty); `None` at its end. A
+    /// read error arrives after every chunk read before it, and ends the
+    /// chunks.
+    pub fn next_chunk(&mut self) -> std::io::Result<Option<Chunk>> {
+        if self.done {
+            return Ok(None);
+        }
+        match self.chunks.as_ref().map(Receiver::recv) {
+            Some(Ok(Ok(chunk))) => Ok(Some(chunk)),
+            Some(Ok(Err(e))) => {
+                self.done = true;
+                Err(e)
+            }
+            // The reader hung up: the source ended.
+            _ => {
+                self.done = true;
+                Ok(None)
+            }
+        }
+    }
+
+    /// The size of the chunks, which [`ReadAhead::give_back`] takes back.
+    pub fn chunk_size(&self) -> usize {
+        self.chunk_size
+    }
+
+    /// Hands a parsed chunk back to be filled again, once the caller holds
+    /// its only reference (the reader allocates a new one otherwise).
+    pub fn give_back(&self, chunk: Arc<[u8]>) {
+        // A reader that has ended no longer needs it.
+        let _ = self.emptied.send(chunk);
     }
 }
 
-/// The reader thread: fills chunks (reusing the ones given back) until the
-/// source ends or fails, or the consumer hangs up.
+/// The reader thread: fills chunks until the source ends or fails, or the
+/// consumer hangs up.
 fn read_chunks(
     mut source: Box<dyn Read + Send>,
     chunk_size: usize,
-    to_consumer: &SyncSender<Chunk>,
-    reuse: &Receiver<Vec<u8>>,
+    to_consumer: &SyncSender<std::io::Result<Chunk>>,
+    reuse: &Receiver<Arc<[u8]>>,
 ) {
     loop {
-        // A chunk keeps its full length: refilling it writes no zeros.
-        let mut chunk = reuse.try_recv().unwrap_or_else(|_| vec![0; chunk_size]);
-        let chunk = match fill(&mut *source, &mut chunk) {
+        let mut chunk = writable_chunk(reuse, chunk_size);
+        let Some(buf) = Arc::get_mut(&mut chunk) else { continue };
+        let chunk = match fill(&mut *source, buf) {
             Ok(0) => return,
             Ok(filled) => Ok((chunk, filled)),
             Err(e) => Err(e),
@@ -75,7 +105,17 @@ fn read_chunks(
     }
 }
 
-/// Reads until `buf` is full or the source ends; returns the bytes read.
+/// A chunk handed back that nothing else points into, or a new one.
+fn writable_chunk(reuse: &Receiver<Arc<[u8]>>, chunk_size: usize) -> Arc<[u8]> {
+    while let Ok(mut chunk) = reuse.try_recv() {
+        if chunk.len() == chunk_size && Arc::get_mut(&mut chunk).is_some() {
+            return chunk;
+        }
+    }
+    Arc::from(vec![0u8; chunk_size])
+}
+
+/// Reads until `buf` is full or the source ends; the bytes read.
 fn fill(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
     let mut filled = 0;
     while let Some(space) = buf.get_mut(filled..).filter(|s| !s.is_empty()) {
@@ -87,46 +127,6 @@ fn fill(source: &mut dyn Read, buf: &mut [u8]) -> std::io::Result<usize> {
         }
     }
     Ok(filled)
-}
-
-impl Read for ReadAhead {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        loop {
-            if let Some(unread) = self.current.get(self.pos..self.filled).filter(|u| !u.is_empty()) {
-                let n = unread.len().min(buf.len());
-                if let (Some(to), Some(from)) = (buf.get_mut(..n), unread.get(..n)) {
-                    to.copy_from_slice(from);
-                }
-                self.pos += n;
-                return Ok(n);
-            }
-            if self.done || buf.is_empty() {
-                return Ok(0);
-            }
-            let used = std::mem::take(&mut self.current);
-            if !used.is_empty() {
-                // The reader may have finished: then nobody reuses it.
-                let _ = self.emptied.send(used);
-            }
-            let next = match &self.chunks {
-                Some(chunks) => chunks.recv(),
-                None => return Ok(0),
-            };
-            match next {
-                Ok(Ok((chunk, filled))) => {
-                    self.current = chunk;
-                    self.pos = 0;
-                    self.filled = filled;
-                }
-                Ok(Err(e)) => {
-                    self.done = true;
-                    return Err(e);
-                }
-                // The reader hung up: the source ended.
-                Err(_) => self.done = true,
-            }
-        }
-    }
 }
 
 impl Drop for ReadAhead {
@@ -168,24 +168,28 @@ mod tests {
         (0..len).map(|i| (i * 7 % 251) as u8).collect()
     }
 
+    /// Every chunk's bytes, in order, giving each back when `give_back`.
+    fn collect(ahead: &mut ReadAhead, give_back: bool) -> Vec<u8> {
+        let mut got = Vec::new();
+        while let Some((chunk, len)) = ahead.next_chunk().unwrap() {
+            assert!(len > 0 && len <= chunk.len(), "a chunk holds data");
+            got.extend_from_slice(&chunk[..len]);
+            if give_back {
+                ahead.give_back(chunk);
+            }
+        }
+        got
+    }
+
     #[test]
     fn every_byte_arrives_in_order_whatever_the_chunk_and_read_sizes() {
-        for (len, chunk, step, read) in
-            [(0, 8, 3, 5), (1, 8, 3, 5), (1000, 64, 7, 13), (1000, 1000, 1000, 1), (4096, 3, 1, 4096)]
-        {
-            let source = Trickle { data: data(len), pos: 0, step, fail_at: None };
-            let mut ahead = ReadAhead::spawn(Box::new(source), chunk).unwrap();
-            let mut got = Vec::new();
-            let mut buf = vec![0; read];
-            loop {
-                let n = ahead.read(&mut buf).unwrap();
-                if n == 0 {
-                    break;
-                }
-                got.extend_from_slice(&buf[..n]);
+        for (len, chunk, step) in [(0, 8, 3), (1, 8, 3), (1000, 64, 7), (1000, 1000, 1000), (4096, 3, 1)] {
+            for give_back in [false, true] {
+                let source = Trickle { data: data(len), pos: 0, step, fail_at: None };
+                let mut ahead = ReadAhead::spawn(Box::new(source), chunk).unwrap();
+                assert_eq!(collect(&mut ahead, give_back), data(len), "len {len} chunk {chunk} step {step}");
+                assert!(ahead.next_chunk().unwrap().is_none(), "the end stays the end");
             }
-            assert_eq!(got, data(len), "len {len} chunk {chunk} step {step} read {read}");
-            assert_eq!(ahead.read(&mut buf).unwrap(), 0, "the end stays the end");
         }
     }
 
@@ -195,16 +199,16 @@ mod tests {
         let mut ahead = ReadAhead::spawn(Box::new(source), 64).unwrap();
         let mut got = Vec::new();
         let error = loop {
-            let mut buf = [0; 50];
-            match ahead.read(&mut buf) {
-                Ok(0) => panic!("the error was lost"),
-                Ok(n) => got.extend_from_slice(&buf[..n]),
+            match ahead.next_chunk() {
+                Ok(Some((chunk, len))) => got.extend_from_slice(&chunk[..len]),
+                Ok(None) => panic!("the error was lost"),
                 Err(e) => break e,
             }
         };
         assert_eq!(error.to_string(), "disk on fire");
         // The five whole chunks read before the failing read, then the error.
         assert_eq!(got, data(1000)[..320]);
+        assert!(ahead.next_chunk().unwrap().is_none(), "nothing follows the error");
     }
 
     #[test]
@@ -212,8 +216,7 @@ mod tests {
         // Far more than the chunks in flight: the reader is left waiting for room.
         let source = Trickle { data: data(1 << 20), pos: 0, step: 4096, fail_at: None };
         let mut ahead = ReadAhead::spawn(Box::new(source), 1024).unwrap();
-        let mut buf = [0; 10];
-        assert_eq!(ahead.read(&mut buf).unwrap(), 10);
+        assert!(ahead.next_chunk().unwrap().is_some());
         drop(ahead); // joins the thread, which would hang were it not told
     }
 }
