@@ -19,32 +19,41 @@ use std::net::IpAddr;
 /// calendar is `time`'s; the digits are written here, as every record
 /// carries two of these.
 pub fn rfc3339(ns: u64) -> String {
-    let Ok(t) = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ns)) else {
+    // Whole seconds through `time`'s i64 calendar (its i128 nanosecond
+    // one divides in software); the microseconds apart.
+    let micros = u32::try_from(ns % 1_000_000_000 / 1_000).unwrap_or(0);
+    let Ok(t) = i64::try_from(ns / 1_000_000_000)
+        .map_err(drop)
+        .and_then(|s| time::OffsetDateTime::from_unix_timestamp(s).map_err(drop))
+    else {
         return "1970-01-01T00:00:00.000000Z".to_string();
     };
     // A u64 of ns ends in the year 2554: four digits.
     let year = u32::try_from(t.year()).unwrap_or(0);
-    let mut out = String::with_capacity(27);
-    for (value, width, then) in [
-        (year, 4, '-'),
-        (u32::from(u8::from(t.month())), 2, '-'),
-        (u32::from(t.day()), 2, 'T'),
-        (u32::from(t.hour()), 2, ':'),
-        (u32::from(t.minute()), 2, ':'),
-        (u32::from(t.second()), 2, '.'),
-        (t.microsecond(), 6, 'Z'),
+    let mut text = *b"0000-00-00T00:00:00.000000Z";
+    for (value, at, width) in [
+        (year, 0, 4),
+        (u32::from(u8::from(t.month())), 5, 2),
+        (u32::from(t.day()), 8, 2),
+        (u32::from(t.hour()), 11, 2),
+        (u32::from(t.minute()), 14, 2),
+        (u32::from(t.second()), 17, 2),
+        (micros, 20, 6),
     ] {
-        push_digits(&mut out, value, width);
-        out.push(then);
+        if let Some(digits) = text.get_mut(at..at + width) {
+            write_digits(digits, value);
+        }
     }
-    out
+    // ASCII throughout.
+    String::from_utf8(text.to_vec()).unwrap_or_default()
 }
 
-/// Appends the last `width` decimal digits of `value`, zero-padded.
-fn push_digits(out: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = value / 10u32.pow(place) % 10;
-        out.push(char::from(b'0' + digit as u8));
+/// Writes the last `digits.len()` decimal digits of `value` into `digits`, zero-padded.
+fn write_digits(digits: &mut [u8], value: u32) {
+    let mut rest = value;
+    for digit in digits.iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
     }
 }
 
@@ -64,7 +73,19 @@ pub fn community_id(a: &Endpoint, b: &Endpoint) -> String {
     h.update([6u8, 0]);
     h.update(lo_port.to_be_bytes());
     h.update(hi_port.to_be_bytes());
-    format!("1:{}", base64::engine::general_purpose::STANDARD.encode(h.finalize()))
+    // "1:" and the base64 of 20 bytes.
+    let mut id = String::with_capacity(30);
+    id.push_str("1:");
+    base64::engine::general_purpose::STANDARD.encode_string(h.finalize(), &mut id);
+    id
+}
+
+/// An address as text, in a string of the right size from the start.
+fn address_text(ip: IpAddr) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(39);
+    let _ = write!(text, "{}", Address(ip));
+    text
 }
 
 fn text<const N: usize>(s: &Option<BoundedStr<N>>) -> Option<String> {
@@ -141,9 +162,9 @@ pub fn to_record<F: std::borrow::Borrow<SessionFacts>>(
         ts: rfc3339(s.first_ns),
         ts_end: rfc3339(s.last_ns),
         flow_id: s.flow_id,
-        src_ip: Address(s.client.ip()).to_string(),
+        src_ip: address_text(s.client.ip()),
         src_port: s.client.port,
-        dest_ip: Address(s.server.ip()).to_string(),
+        dest_ip: address_text(s.server.ip()),
         dest_port: s.server.port,
         community_id: community_id(&s.client, &s.server),
         direction_inferred: s.direction_inferred,
