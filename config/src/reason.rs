@@ -109,7 +109,8 @@ impl CompiledPolicy {
         let path = Path(facts);
         let rule = |i: usize| self.rules.get(i).map_or("?", |r| r.name.as_str());
         let quoted = |s: &Option<String>| s.as_deref().unwrap_or("").escape_debug().to_string();
-        // Room for the longest sentences with IPv6 addresses: no regrowth.
+        // Room for nearly every sentence (IPv6 addresses and rule names
+        // included) in one allocation; the string grows past it if need be.
         let mut out = String::with_capacity(256);
         let _ = match decision.reason {
             ReasonKind::Undecided => write!(out, "{path}: no rule applies"),

@@ -220,8 +220,6 @@ impl Verdicts {
         self.fold(v, &view)
     }
 
-    /// Folds the decision at `view.point` into the flow's; true when the
-    /// flow became blocked now.
     /// The date (UTC) of `now_ns`, from the cache when it is the same second.
     fn date(&mut self, now_ns: u64) -> time::Date {
         let secs = now_ns / 1_000_000_000;
@@ -231,6 +229,8 @@ impl Verdicts {
         self.today.1
     }
 
+    /// Folds the decision at `view.point` into the flow's; true when the
+    /// flow became blocked now.
     fn fold(&mut self, v: &mut FlowVerdict, view: &SessionView<'_>) -> bool {
         let was_enforced = self.enforced(v);
         let decision = self.policy.evaluate(view, Some(&mut self.limiter));

@@ -175,7 +175,7 @@ impl Blocks {
         if from + take < to {
             self.next = Some((chunk, from + take, to));
         } else {
-            self.parsed.push(chunk);
+            retire(&mut self.parsed, chunk);
         }
         Ok(true)
     }
@@ -192,23 +192,16 @@ impl Blocks {
     fn replace_block(&mut self, block: Arc<[u8]>, is_stitch: bool) {
         let old = std::mem::replace(&mut self.block, block);
         let old_is_stitch = std::mem::replace(&mut self.block_is_stitch, is_stitch);
-        let list = if old_is_stitch { &mut self.stitches } else { &mut self.parsed };
-        if list.len() >= SPARE_BLOCKS {
-            // Frames still point into all of them: let the last frame free
-            // the oldest (the reader fills new chunks meanwhile).
-            list.remove(0);
-        }
         if !old.is_empty() {
-            list.push(old);
+            retire(if old_is_stitch { &mut self.stitches } else { &mut self.parsed }, old);
         }
     }
 
     /// Hands the reader back the parsed chunks no frame points into.
     fn give_back_unused(&mut self) {
-        let chunk_size = self.source.chunk_size();
         let mut i = 0;
         while let Some(chunk) = self.parsed.get_mut(i) {
-            if chunk.len() == chunk_size && Arc::get_mut(chunk).is_some() {
+            if Arc::get_mut(chunk).is_some() {
                 self.source.give_back(self.parsed.swap_remove(i));
             } else {
                 i += 1;
@@ -224,6 +217,16 @@ impl Blocks {
             None => zeroed(room.max(STITCH_SIZE)),
         }
     }
+}
+
+/// Keeps a parsed block in `list` until no frame points into it. When
+/// frames still point into all [`SPARE_BLOCKS`] kept, the oldest is let go:
+/// its last frame frees it (and the reader fills a new chunk meanwhile).
+fn retire(list: &mut Vec<Arc<[u8]>>, block: Arc<[u8]>) {
+    if list.len() >= SPARE_BLOCKS {
+        list.remove(0);
+    }
+    list.push(block);
 }
 
 /// A new zero-filled block of `len` bytes.

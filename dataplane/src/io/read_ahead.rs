@@ -29,8 +29,6 @@ pub struct ReadAhead {
     chunks: Option<Receiver<std::io::Result<Chunk>>>,
     /// Chunks handed back, for the reader to fill again.
     emptied: Sender<Arc<[u8]>>,
-    /// The size of the chunks the reader fills.
-    chunk_size: usize,
     /// The source ended or failed: no chunk follows.
     done: bool,
     thread: Option<JoinHandle<()>>,
@@ -45,7 +43,7 @@ impl ReadAhead {
         let thread = std::thread::Builder::new()
             .name("mailgate-read".into())
             .spawn(move || read_chunks(source, chunk_size, &to_consumer, &reuse))?;
-        Ok(ReadAhead { chunks: Some(chunks), emptied, chunk_size, done: false, thread: Some(thread) })
+        Ok(ReadAhead { chunks: Some(chunks), emptied, done: false, thread: Some(thread) })
     }
 
     /// The next chunk of the source (never empty); `None` at its end. A
@@ -69,13 +67,9 @@ impl ReadAhead {
         }
     }
 
-    /// The size of the chunks, which [`ReadAhead::give_back`] takes back.
-    pub fn chunk_size(&self) -> usize {
-        self.chunk_size
-    }
-
     /// Hands a parsed chunk back to be filled again, once the caller holds
-    /// its only reference (the reader allocates a new one otherwise).
+    /// its only reference (the reader allocates a new one for a chunk
+    /// still shared, or not of its size).
     pub fn give_back(&self, chunk: Arc<[u8]>) {
         // A reader that has ended no longer needs it.
         let _ = self.emptied.send(chunk);
