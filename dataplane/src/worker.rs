@@ -103,6 +103,14 @@ impl<S: SessionSink> Worker<S> {
             self.engine.process_burst(&frames, &mut actions, &mut self.sink);
             frames.iter().map(|(data, _)| data.len() as u64).sum::<u64>()
         };
+        let c = &self.counters;
+        WorkerCounters::add(&c.packets_rx, received as u64);
+        WorkerCounters::add(&c.bytes_rx, bytes);
+        if actions.iter().take(received).all(|a| *a == FrameAction::Forward) {
+            // Nothing dropped or reset (nearly every burst): it goes out as it came in.
+            self.transmit(io, to, &mut rx);
+            return received;
+        }
         let mut tx: Burst<I::Frame> = Burst::new();
         let mut back: Burst<I::Frame> = Burst::new();
         let (mut dropped, mut rst_sent, mut rst_failed) = (0u64, 0u64, 0u64);
@@ -142,8 +150,6 @@ impl<S: SessionSink> Worker<S> {
         self.transmit(io, to, &mut tx);
         self.transmit(io, from, &mut back);
         let c = &self.counters;
-        WorkerCounters::add(&c.packets_rx, received as u64);
-        WorkerCounters::add(&c.bytes_rx, bytes);
         WorkerCounters::add(&c.packets_dropped_policy, dropped);
         WorkerCounters::add(&c.rst_sent, rst_sent);
         WorkerCounters::add(&c.rst_failed, rst_failed);
