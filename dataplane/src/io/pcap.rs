@@ -834,6 +834,45 @@ mod tests {
         std::fs::remove_file(path).unwrap();
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// Where chunks end never shows: damaged or not, a capture read in
+        /// small chunks (every record stitched across them) gives the frames
+        /// and the error, with its offset, of one read in a single chunk.
+        #[test]
+        fn chunk_boundaries_never_change_what_is_read(
+            sizes in proptest::collection::vec(0usize..300, 1..40),
+            big_endian: bool,
+            damage in proptest::option::of((0usize..4000, proptest::prelude::any::<u8>())),
+            cut in proptest::option::of(0usize..4000),
+            chunk in 1usize..200,
+        ) {
+            let records: Vec<(u32, u32, Vec<u8>)> = sizes
+                .iter()
+                .enumerate()
+                .map(|(i, &n)| (i as u32, 7 * i as u32, (0..n).map(|b| (b * 31 + i) as u8).collect()))
+                .collect();
+            let mut bytes = legacy_file(0xa1b2_c3d4, big_endian, 1, &records);
+            if let Some((at, byte)) = damage {
+                let at = at % bytes.len();
+                bytes[at] = byte;
+            }
+            if let Some(cut) = cut {
+                bytes.truncate(cut.min(bytes.len()));
+            }
+            let path = file_of(&format!("chunks-{chunk}.pcap"), &bytes);
+            let whole = PcapIo::open_with_blocks(&path, BLOCK_SIZE).map(read_all);
+            let chunked = PcapIo::open_with_blocks(&path, chunk).map(read_all);
+            std::fs::remove_file(&path).unwrap();
+            let summary = |r: Result<(Vec<Got>, Option<CaptureError>), CaptureError>| match r {
+                Ok((frames, error)) => (Some(frames), error.map(|e| (e.offset, e.message))),
+                Err(e) => (None, Some((e.offset, e.message))),
+            };
+            proptest::prop_assert_eq!(summary(chunked), summary(whole));
+        }
+    }
+
     #[test]
     fn a_record_larger_than_a_read_block_is_read_whole_up_to_1_mib() {
         let mut records = records();
