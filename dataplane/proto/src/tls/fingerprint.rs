@@ -407,7 +407,6 @@ fn hex4(value: u16) -> [u8; 4] {
     [hex_digit(a >> 4), hex_digit(a & 0xf), hex_digit(b >> 4), hex_digit(b & 0xf)]
 }
 
-/// The lowercase hex digit of the low nibble of `n`.
 /// Fills `out` with the lowercase hex digits of the leading `bytes`.
 fn write_hex(out: &mut [u8], bytes: impl IntoIterator<Item = u8>) {
     for (pair, byte) in out.chunks_exact_mut(2).zip(bytes) {
@@ -418,6 +417,7 @@ fn write_hex(out: &mut [u8], bytes: impl IntoIterator<Item = u8>) {
     }
 }
 
+/// The lowercase hex digit of the low nibble of `n`.
 fn hex_digit(n: u8) -> u8 {
     match n & 0xf {
         d @ 0..=9 => b'0' + d,
