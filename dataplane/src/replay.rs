@@ -5,7 +5,7 @@
 use crate::engine::{Engine, EngineConfig, EngineStats, SessionEnd, SessionSink};
 use crate::io::pcap::{CaptureError, PcapIo};
 use crate::io::PacketIo;
-use crate::record::to_record;
+use crate::record::{borrowed_record, write_json};
 use crate::verdict::{PolicyHandle, Verdicts};
 use crate::worker::{PortPair, Worker};
 use std::io::Write;
@@ -62,11 +62,11 @@ impl SessionSink for JsonLines<'_> {
         if let Some(also) = self.also.as_mut() {
             also.emit(session);
         }
-        let record = to_record(session, std::slice::from_ref(&self.policy));
+        let record = borrowed_record(session, std::slice::from_ref(&self.policy));
         // Serialised into a buffer first: the writer then takes one line
         // rather than the dozens of small pieces serde writes.
         self.line.clear();
-        let result = serde_json::to_writer(&mut self.line, &record).map_err(std::io::Error::other).and_then(|()| {
+        let result = write_json(&record, &mut self.line).map_err(std::io::Error::other).and_then(|()| {
             self.line.push(b'\n');
             self.out.write_all(&self.line)
         });

@@ -9,6 +9,7 @@
 
 use crate::engine::FinishedSession;
 use crate::flow::Endpoint;
+use crate::record::RecordText;
 use crate::session::{Parser, Point, SessionFacts};
 use mailgate_config::{CompiledPolicy, ConfigError, Decision, DecisionPoint, Document, Mode, RateLimiter, SessionView};
 use mailgate_proto::Anomalies;
@@ -253,16 +254,16 @@ fn date_of(ns: u64) -> time::Date {
 
 /// The record's verdict for a finished session: the rule's name and the
 /// reason in words, from whichever of `policies` decided (newest first).
-pub fn describe<F: std::borrow::Borrow<crate::session::SessionFacts>>(
-    s: &FinishedSession<F>,
-    policies: &[PolicyHandle],
-) -> Verdict {
+pub fn describe<'a, F: std::borrow::Borrow<crate::session::SessionFacts>, S: RecordText<'a>>(
+    s: &'a FinishedSession<F>,
+    policies: &'a [PolicyHandle],
+) -> Verdict<S> {
     let v = &s.verdict;
     let Some(policy) = policies.iter().find(|p| policy_id(p) == v.policy_id).or(policies.first()) else {
         return Verdict {
             action: Action::Pass,
             rule: None,
-            reason: "no policy".into(),
+            reason: S::from("no policy"),
             policy_hash: None,
             decided_at: None,
         };
@@ -283,16 +284,16 @@ pub fn describe<F: std::borrow::Borrow<crate::session::SessionFacts>>(
         helo,
     };
     let (rule, reason) = if decided_by_this {
-        (policy.rule_name(v.decision.rule).map(str::to_string), policy.reason_text(&v.decision, &about))
+        (policy.rule_name(v.decision.rule).map(S::from), S::from(policy.reason_text(&v.decision, &about)))
     } else {
-        (None, "decided by a policy no longer loaded".to_string())
+        (None, S::from("decided by a policy no longer loaded"))
     };
     let mode = if v.block { Mode::Block } else { Mode::Monitor };
     Verdict {
         action: v.decision.effective_action(mode),
         rule,
         reason,
-        policy_hash: Some(policy.hash().to_string()),
-        decided_at: v.point.map(|p| p.as_str().to_string()),
+        policy_hash: Some(S::from(policy.hash())),
+        decided_at: v.point.map(|p| S::from(p.as_str())),
     }
 }

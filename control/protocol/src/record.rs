@@ -3,6 +3,12 @@
 //! Field names are a contract (see the README's record reference): add
 //! fields freely, rename none. Absent values are `null`, never omitted, so
 //! that every record has the same shape.
+//!
+//! Every struct holding text takes its text type `S`: `String` (the
+//! default) for records that are kept — the control plane's, the
+//! reporter's batches — and a `Cow<str>` borrowing the session's facts for
+//! a record written out at once (`inspect`), so that writing a record
+//! copies no text it does not have to. Both serialise to the same bytes.
 
 use serde::{Deserialize, Serialize};
 
@@ -75,124 +81,124 @@ impl Action {
 
 /// The verdict on a session: which rule decided, and why, in words.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verdict {
+pub struct Verdict<S = String> {
     /// The action taken.
     pub action: Action,
     /// The allow rule, exception, or `defaults` key that decided; `null` without a policy.
-    pub rule: Option<String>,
+    pub rule: Option<S>,
     /// A sentence for the analyst.
-    pub reason: String,
+    pub reason: S,
     /// The hash of the policy in force when the verdict was reached.
     #[serde(default)]
-    pub policy_hash: Option<String>,
+    pub policy_hash: Option<S>,
     /// The decision point that reached the verdict (`syn`, `detect`, `helo`, `auth`, `starttls`, `client_hello`, `mail_from`, `end`).
     #[serde(default)]
-    pub decided_at: Option<String>,
+    pub decided_at: Option<S>,
 }
 
 /// SMTP handshake facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SmtpRecord {
+pub struct SmtpRecord<S = String> {
     /// `EHLO`, `HELO` or `LHLO`, as the client spelled it (upper-cased).
-    pub helo_verb: Option<String>,
+    pub helo_verb: Option<S>,
     /// The name the client gave itself.
-    pub helo: Option<String>,
+    pub helo: Option<S>,
     /// The server's 220 greeting text.
-    pub banner: Option<String>,
+    pub banner: Option<S>,
     /// SASL mechanisms the EHLO reply offered.
-    pub auth_mechs_offered: Vec<String>,
+    pub auth_mechs_offered: Vec<S>,
     /// Whether the EHLO reply offered STARTTLS.
     pub starttls_offered: bool,
     /// The SASL mechanism the client used in clear.
-    pub auth_mech: Option<String>,
+    pub auth_mech: Option<S>,
     /// The user name the client authenticated as (never the password).
-    pub user: Option<String>,
+    pub user: Option<S>,
     /// True only when the client asked for STARTTLS and the server accepted.
     pub starttls: bool,
     /// The first envelope sender.
-    pub mail_from: Option<String>,
+    pub mail_from: Option<S>,
     /// Up to 8 envelope recipients.
-    pub rcpt_to: Vec<String>,
+    pub rcpt_to: Vec<S>,
 }
 
 /// IMAP and POP3 handshake facts (the two protocols record the same things).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct MailboxRecord {
+pub struct MailboxRecord<S = String> {
     /// The server's greeting text.
-    pub banner: Option<String>,
+    pub banner: Option<S>,
     /// Capabilities the server announced (CAPABILITY / CAPA).
-    pub capabilities: Vec<String>,
+    pub capabilities: Vec<S>,
     /// True only when the client asked for STARTTLS/STLS and the server accepted.
     pub starttls: bool,
     /// The login method used in clear: a SASL mechanism, `LOGIN` (IMAP), `USER` or `APOP` (POP3).
-    pub auth_mech: Option<String>,
+    pub auth_mech: Option<S>,
     /// The user name (never the password).
-    pub user: Option<String>,
+    pub user: Option<S>,
     /// IMAP ID parameters the client sent, as name/value pairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub id: Vec<(String, String)>,
+    pub id: Vec<(S, S)>,
 }
 
 /// JA3 fingerprint of a ClientHello.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ja3 {
+pub struct Ja3<S = String> {
     /// The JA3 string (version,ciphers,extensions,groups,point formats).
-    pub string: String,
+    pub string: S,
     /// Its MD5, in lower-case hex.
-    pub hash: String,
+    pub hash: S,
 }
 
 /// TLS ClientHello facts.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TlsRecord {
+pub struct TlsRecord<S = String> {
     /// True for TLS from the session's first byte (465/993/995 style), false after STARTTLS.
     pub implicit: bool,
     /// The server name the client asked for.
-    pub sni: Option<String>,
+    pub sni: Option<S>,
     /// The ALPN protocols offered, in order.
-    pub alpn: Vec<String>,
+    pub alpn: Vec<S>,
     /// The highest version offered (`TLSv1.3`, `TLSv1.2`, …).
-    pub version: Option<String>,
+    pub version: Option<S>,
     /// JA3 fingerprint.
-    pub ja3: Ja3,
+    pub ja3: Ja3<S>,
     /// JA4 fingerprint.
-    pub ja4: String,
+    pub ja4: S,
     /// Whether the ClientHello carried Encrypted Client Hello (extension 0xfe0d).
     pub ech: bool,
 }
 
 /// The SOCKS proxy request of a session tunnelled through a proxy.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SocksRecord {
+pub struct SocksRecord<S = String> {
     /// SOCKS version (4 or 5).
     pub version: u8,
     /// The host the client asked the proxy to reach.
-    pub target_host: String,
+    pub target_host: S,
     /// The port it asked for.
     pub target_port: u16,
     /// The user name given to the proxy (never the password).
-    pub user: Option<String>,
+    pub user: Option<S>,
 }
 
 /// One TCP session as the dataplane saw it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct SessionRecord {
+pub struct SessionRecord<S = String> {
     /// RFC 3339 time of the first packet.
-    pub ts: String,
+    pub ts: S,
     /// RFC 3339 time of the last packet.
-    pub ts_end: String,
+    pub ts_end: S,
     /// Identifier of the flow, unique per dataplane run.
     pub flow_id: u64,
     /// The client (initiator) address.
-    pub src_ip: String,
+    pub src_ip: S,
     /// The client port.
     pub src_port: u16,
     /// The server address.
-    pub dest_ip: String,
+    pub dest_ip: S,
     /// The server port.
     pub dest_port: u16,
     /// Community ID v1 of the 5-tuple (`1:` + base64).
-    pub community_id: String,
+    pub community_id: S,
     /// True when the session was picked up mid-stream and the client was inferred from content.
     pub direction_inferred: bool,
     /// The mail protocol, if any.
@@ -200,20 +206,20 @@ pub struct SessionRecord {
     /// How the mail protocol was known.
     pub mail_proto_source: Option<MailProtoSource>,
     /// SMTP facts, for SMTP sessions.
-    pub smtp: Option<SmtpRecord>,
+    pub smtp: Option<SmtpRecord<S>>,
     /// IMAP facts, for IMAP sessions.
-    pub imap: Option<MailboxRecord>,
+    pub imap: Option<MailboxRecord<S>>,
     /// POP3 facts, for POP3 sessions.
-    pub pop3: Option<MailboxRecord>,
+    pub pop3: Option<MailboxRecord<S>>,
     /// ClientHello facts, when TLS was seen.
-    pub tls: Option<TlsRecord>,
+    pub tls: Option<TlsRecord<S>>,
     /// The SOCKS request, when the session went through a SOCKS proxy.
     #[serde(default)]
-    pub socks: Option<SocksRecord>,
+    pub socks: Option<SocksRecord<S>>,
     /// Anomalies seen (names as in the README).
-    pub anomalies: Vec<String>,
+    pub anomalies: Vec<S>,
     /// The policy verdict.
-    pub verdict: Verdict,
+    pub verdict: Verdict<S>,
     /// Packets from client to server.
     pub pkts_toserver: u64,
     /// Packets from server to client.
@@ -224,5 +230,5 @@ pub struct SessionRecord {
     pub bytes_toclient: u64,
     /// The gateway that reported the record (set by the control plane; `null` from `inspect`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub gateway: Option<String>,
+    pub gateway: Option<S>,
 }
