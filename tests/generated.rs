@@ -9,7 +9,7 @@ use mailgate_bench::gen::{generate, GenConfig};
 use mailgate_bench::mix::Mix;
 use mailgate_bench::pcap::Writer;
 use mailgate_dataplane::engine::EngineConfig;
-use mailgate_dataplane::replay::replay;
+use mailgate_dataplane::replay::{replay, ReplayError};
 use mailgate_dataplane::verdict::load_policy;
 use mailgate_tests::repo_root;
 use serde_json::Value;
@@ -19,12 +19,16 @@ use std::path::{Path, PathBuf};
 const FLOWS: u64 = 600;
 
 fn generated(seed: u64) -> (PathBuf, Vec<Value>) {
+    generated_mix(seed, Mix::Realistic)
+}
+
+fn generated_mix(seed: u64, mix: Mix) -> (PathBuf, Vec<Value>) {
     let dir = std::env::temp_dir().join(format!("mailgate-generated-{}-{seed}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let pcap = dir.join("realistic.pcap");
+    let pcap = dir.join(format!("{mix:?}.pcap"));
     let mut writer = Writer::new(std::io::BufWriter::new(std::fs::File::create(&pcap).unwrap())).unwrap();
     let mut truth = Vec::new();
-    generate(&GenConfig { flows: FLOWS, seed, mix: Mix::Realistic }, &mut writer, &mut truth, &mut |_| {}).unwrap();
+    generate(&GenConfig { flows: FLOWS, seed, mix }, &mut writer, &mut truth, &mut |_| {}).unwrap();
     writer.finish().unwrap();
     let truth = String::from_utf8(truth).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     (pcap, truth)
@@ -114,4 +118,44 @@ fn block_mode_verdicts_match_the_truth() {
     }
     assert!(actions.get("pass").copied().unwrap_or(0) > 5, "{actions:?}");
     assert!(actions.get("reset").copied().unwrap_or(0) > 20, "{actions:?}");
+}
+
+/// Output that takes `room` bytes and then fails, as a closed pipe does.
+struct ClosesAfter {
+    room: usize,
+    taken: Vec<u8>,
+}
+
+impl std::io::Write for ClosesAfter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf.len().min(self.room - self.taken.len());
+        if n == 0 {
+            return Err(std::io::ErrorKind::BrokenPipe.into());
+        }
+        self.taken.extend_from_slice(&buf[..n]);
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn output_that_fails_midway_ends_the_replay_with_its_error() {
+    // Every flow a mail session: the engine still has hundreds of sessions
+    // to hand over when the writer's output breaks, and must not wait for
+    // a writer that has stopped.
+    let (pcap, _) = generated_mix(13, Mix::Mailstorm);
+    let policy = load_policy(None).unwrap();
+    let mut whole = Vec::new();
+    let summary = replay(&pcap, policy.clone(), &EngineConfig::default(), false, &mut whole).unwrap();
+    assert_eq!(summary.records, FLOWS);
+    let mut out = ClosesAfter { room: 20_000, taken: Vec::new() };
+    match replay(&pcap, policy, &EngineConfig::default(), false, &mut out) {
+        Err(ReplayError::Output(e)) => assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe),
+        other => panic!("expected the output's error, got {other:?}"),
+    }
+    assert_eq!(out.taken.len(), 20_000);
+    assert!(whole.starts_with(&out.taken), "what was written before the error is the start of the records");
 }

@@ -244,7 +244,9 @@ impl SessionEnd<'_> {
 
 /// Where an engine puts finished sessions (a reporter ring, `inspect`'s writer…).
 pub trait SessionSink {
-    /// Takes one finished session; must not block.
+    /// Takes one finished session. A live worker's sink must not block;
+    /// offline ones (`inspect`'s writer, an import) wait for room instead of
+    /// dropping records.
     fn emit(&mut self, session: &SessionEnd<'_>);
 }
 

@@ -1,13 +1,15 @@
 //! Offline replay of a capture through the same worker loop and engine the
 //! live DPDK workers run (the `inspect` command): records go to a writer as
-//! JSON lines, and a summary comes back.
+//! JSON lines, built and written on a thread of their own, and a summary
+//! comes back.
 
-use crate::engine::{Engine, EngineConfig, EngineStats, SessionEnd, SessionSink};
+use crate::engine::{Engine, EngineConfig, EngineStats, FinishedSession, SessionEnd, SessionSink};
 use crate::io::pcap::{CaptureError, PcapIo};
 use crate::io::PacketIo;
 use crate::record::{borrowed_record, write_json};
 use crate::verdict::{PolicyHandle, Verdicts};
 use crate::worker::{PortPair, Worker};
+use crossbeam_channel::{Receiver, Sender};
 use std::io::Write;
 use std::path::Path;
 use std::sync::atomic::Ordering;
@@ -42,39 +44,100 @@ impl ReplaySummary {
     }
 }
 
-/// Writes finished sessions as JSON lines (and hands them to `also`).
-struct JsonLines<'w> {
-    out: &'w mut dyn Write,
+/// Finished sessions handed to the writer thread at once (~6 KB each, the
+/// facts included): one wake-up of the writer per batch, not per session.
+const BATCH: usize = 32;
+/// Batches in circulation between the two threads (allocated once, then
+/// reused): the engine's thread waits for an empty one when all are queued.
+const BATCHES: usize = 4;
+
+/// A batch of finished sessions on its way to (or back from) the writer.
+type Batch = Vec<FinishedSession>;
+
+/// The engine's sink: collects reportable sessions into batches for the
+/// writer thread (and hands each to `also`). The engine's thread inspects
+/// while the writer builds and writes records, as the live appliance's
+/// reporter builds them off the workers.
+struct ToWriter<'w> {
+    batch: Batch,
+    /// `None` once [`ToWriter::finish`] hung up.
+    full: Option<Sender<Batch>>,
+    empty: Receiver<Batch>,
     also: Option<&'w mut dyn SessionSink>,
-    policy: PolicyHandle,
     all_flows: bool,
-    written: u64,
-    error: Option<std::io::Error>,
-    /// The record being written, as JSON (reused).
-    line: Vec<u8>,
+    /// Set once the writer has stopped (its output failed): nothing more is queued.
+    writer_gone: bool,
 }
 
-impl SessionSink for JsonLines<'_> {
+impl ToWriter<'_> {
+    /// Sends the current batch to the writer, waiting for an empty one to
+    /// fill next: offline, no record is dropped.
+    fn hand_over(&mut self) {
+        let Ok(next) = self.empty.recv() else {
+            self.writer_gone = true;
+            return;
+        };
+        let full = std::mem::replace(&mut self.batch, next);
+        if self.full.as_ref().is_none_or(|queue| queue.send(full).is_err()) {
+            self.writer_gone = true;
+        }
+    }
+
+    /// Sends what is collected and hangs up (at the end of the capture):
+    /// the writer finishes what is queued and returns.
+    fn finish(&mut self) {
+        if let Some(queue) = self.full.take() {
+            if !self.writer_gone && !self.batch.is_empty() {
+                let _ = queue.send(std::mem::take(&mut self.batch));
+            }
+        }
+    }
+}
+
+impl SessionSink for ToWriter<'_> {
     fn emit(&mut self, session: &SessionEnd<'_>) {
-        if self.error.is_some() || !(self.all_flows || session.is_reportable()) {
+        if self.writer_gone || !(self.all_flows || session.is_reportable()) {
             return;
         }
         if let Some(also) = self.also.as_mut() {
             also.emit(session);
         }
-        let record = borrowed_record(session, std::slice::from_ref(&self.policy));
-        // Serialised into a buffer first: the writer then takes one line
-        // rather than the dozens of small pieces serde writes.
-        self.line.clear();
-        let result = write_json(&record, &mut self.line).map_err(std::io::Error::other).and_then(|()| {
-            self.line.push(b'\n');
-            self.out.write_all(&self.line)
-        });
-        match result {
-            Ok(()) => self.written += 1,
-            Err(e) => self.error = Some(e),
+        self.batch.push(session.to_owned());
+        if self.batch.len() >= BATCH {
+            self.hand_over();
         }
     }
+}
+
+/// The writer thread: a JSON line per session received, in order, until
+/// the engine's side hangs up; each emptied batch goes back. Returns the
+/// records written, or the error that stopped it (its channel ends go with
+/// it, so the engine stops sending).
+fn write_records(
+    full: Receiver<Batch>,
+    empty: Sender<Batch>,
+    policy: &PolicyHandle,
+    out: &mut dyn Write,
+) -> std::io::Result<u64> {
+    let mut written = 0;
+    // Each record is serialised into a buffer first: the writer then takes
+    // one line rather than the dozens of small pieces serde writes.
+    let mut line = Vec::new();
+    for mut batch in full {
+        for session in &batch {
+            let record = borrowed_record(session, std::slice::from_ref(policy));
+            line.clear();
+            write_json(&record, &mut line).map_err(std::io::Error::other)?;
+            line.push(b'\n');
+            out.write_all(&line)?;
+            written += 1;
+        }
+        batch.clear();
+        // The engine's side may be done already: then nobody needs it back.
+        let _ = empty.send(batch);
+    }
+    out.flush()?;
+    Ok(written)
 }
 
 /// Replays `capture`, writing a record per reportable session (every flow
@@ -86,7 +149,7 @@ pub fn replay(
     policy: PolicyHandle,
     config: &EngineConfig,
     all_flows: bool,
-    out: &mut dyn Write,
+    out: &mut (dyn Write + Send),
 ) -> Result<ReplaySummary, ReplayError> {
     replay_into(capture, policy, config, all_flows, out, None)
 }
@@ -98,43 +161,56 @@ pub fn replay_into<'w>(
     policy: PolicyHandle,
     config: &EngineConfig,
     all_flows: bool,
-    out: &'w mut dyn Write,
+    out: &'w mut (dyn Write + Send),
     also: Option<&'w mut dyn SessionSink>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut io = PcapIo::open(capture)?;
     let engine = Engine::new(config, Verdicts::new(policy.clone()));
-    let sink = JsonLines { out, also, policy, all_flows, written: 0, error: None, line: Vec::new() };
+    let (full, to_write) = crossbeam_channel::bounded(BATCHES);
+    let (give_back, empty) = crossbeam_channel::bounded(BATCHES);
+    for _ in 1..BATCHES {
+        let _ = give_back.send(Batch::with_capacity(BATCH));
+    }
+    let batch = Batch::with_capacity(BATCH);
+    let sink = ToWriter { batch, full: Some(full), empty, also, all_flows, writer_gone: false };
     let mut worker = Worker::new(engine, sink);
     let pairs = [PortPair { inside: 0, outside: 1 }];
     let started = Instant::now();
-    let mut since_tick = 0;
-    loop {
-        let now = io.last_ts_ns();
-        let got = worker.poll_once(&mut io, &pairs, now);
-        since_tick += got;
-        if since_tick >= TICK_EVERY {
-            worker.tick(io.last_ts_ns());
-            since_tick = 0;
+    std::thread::scope(|scope| {
+        let writer = std::thread::Builder::new()
+            .name("inspect-writer".into())
+            .spawn_scoped(scope, || write_records(to_write, give_back, &policy, out))
+            .map_err(ReplayError::Output)?;
+        let mut since_tick = 0;
+        loop {
+            let now = io.last_ts_ns();
+            let got = worker.poll_once(&mut io, &pairs, now);
+            since_tick += got;
+            if since_tick >= TICK_EVERY {
+                worker.tick(io.last_ts_ns());
+                since_tick = 0;
+            }
+            if got == 0 && io.exhausted() {
+                break;
+            }
         }
-        if got == 0 && io.exhausted() {
-            break;
-        }
-    }
-    worker.finish();
-    let elapsed_s = started.elapsed().as_secs_f64();
-    if let Some(e) = worker.sink.error.take() {
-        return Err(ReplayError::Output(e));
-    }
-    worker.sink.out.flush().map_err(ReplayError::Output)?;
-    let c = &worker.counters;
-    Ok(ReplaySummary {
-        packets: io.packets(),
-        engine: worker.engine.stats(),
-        records: worker.sink.written,
-        packets_dropped_policy: c.packets_dropped_policy.load(Ordering::Relaxed),
-        rst_sent: c.rst_sent.load(Ordering::Relaxed),
-        elapsed_s,
-        capture_error: io.take_error(),
+        worker.finish();
+        worker.sink.finish();
+        let records = writer
+            .join()
+            .map_err(|_| ReplayError::Output(std::io::Error::other("the record writer thread panicked")))?
+            .map_err(ReplayError::Output)?;
+        let elapsed_s = started.elapsed().as_secs_f64();
+        let c = &worker.counters;
+        Ok(ReplaySummary {
+            packets: io.packets(),
+            engine: worker.engine.stats(),
+            records,
+            packets_dropped_policy: c.packets_dropped_policy.load(Ordering::Relaxed),
+            rst_sent: c.rst_sent.load(Ordering::Relaxed),
+            elapsed_s,
+            capture_error: io.take_error(),
+        })
     })
 }
 

@@ -76,7 +76,7 @@ pub fn run(args: InspectArgs) -> u8 {
         },
         None => None,
     };
-    let mut out = BufWriter::new(std::io::stdout().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout());
     let also = import.as_mut().map(|(sink, _)| sink as &mut dyn SessionSink);
     let result = replay_into(&args.capture, policy, &engine, args.all_flows, &mut out, also);
     let _ = out.flush();
