@@ -1,7 +1,9 @@
 //! The whole engine: arbitrary frame sequences through `Engine::process`
 //! (decode, flow table and eviction, reassembly, detection, every parser,
 //! verdicts, RSTs), with idle expiry along the way and every finished
-//! session turned into its JSON record, as `inspect` does.
+//! session turned into its JSON record both ways: borrowed and written by
+//! sonic-rs, as `inspect` does, and owned (the reporter's) through
+//! serde_json, which must give the same bytes.
 //!
 //! Input: one option byte (bit 0: the block-mode policy in
 //! fuzz/policies/block.toml instead of the monitor-mode default; bit 1:
@@ -13,7 +15,7 @@
 use libfuzzer_sys::fuzz_target;
 use mailgate_config::CompiledPolicy;
 use mailgate_dataplane::engine::{Engine, EngineConfig, FrameAction, SessionEnd, SessionSink};
-use mailgate_dataplane::record::to_record;
+use mailgate_dataplane::record::{borrowed_record, to_record, write_json};
 use mailgate_dataplane::verdict::{PolicyHandle, Verdicts};
 use mailgate_fuzz::frames;
 use std::sync::{Arc, OnceLock};
@@ -28,17 +30,22 @@ fn policies() -> &'static [PolicyHandle; 2] {
     })
 }
 
-/// Turns every finished session into its record and JSON line.
+/// Turns every finished session into its record and JSON line, both ways.
 struct Records<'a> {
     policy: &'a PolicyHandle,
     count: usize,
+    line: Vec<u8>,
 }
 
 impl SessionSink for Records<'_> {
     fn emit(&mut self, session: &SessionEnd<'_>) {
-        let record = to_record(session, std::slice::from_ref(self.policy));
-        let json = serde_json::to_string(&record).unwrap_or_else(|e| panic!("record does not serialise: {e}"));
-        assert!(!json.is_empty());
+        let policies = std::slice::from_ref(self.policy);
+        let owned = serde_json::to_string(&to_record(session, policies))
+            .unwrap_or_else(|e| panic!("record does not serialise: {e}"));
+        self.line.clear();
+        write_json(&borrowed_record(session, policies), &mut self.line)
+            .unwrap_or_else(|e| panic!("borrowed record does not serialise: {e}"));
+        assert_eq!(self.line, owned.as_bytes(), "inspect's line differs from the reporter's record");
         let _ = session.is_reportable();
         self.count += 1;
     }
@@ -62,7 +69,7 @@ fuzz_target!(|data: &[u8]| {
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(&config, Verdicts::new(policy.clone()));
-    let mut sink = Records { policy, count: 0 };
+    let mut sink = Records { policy, count: 0, line: Vec::new() };
     let mut now = START_NS;
     for (i, f) in frames(rest).enumerate() {
         now = now.saturating_add(u64::from(f.delta_us) * 1000);
