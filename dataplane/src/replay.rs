@@ -60,13 +60,12 @@ type Batch = Vec<FinishedSession>;
 /// reporter builds them off the workers.
 struct ToWriter<'w> {
     batch: Batch,
-    /// `None` once [`ToWriter::finish`] hung up.
+    /// `None` once [`ToWriter::finish`] hung up, or the writer stopped (its
+    /// output failed): nothing more is queued.
     full: Option<Sender<Batch>>,
     empty: Receiver<Batch>,
     also: Option<&'w mut dyn SessionSink>,
     all_flows: bool,
-    /// Set once the writer has stopped (its output failed): nothing more is queued.
-    writer_gone: bool,
 }
 
 impl ToWriter<'_> {
@@ -74,12 +73,12 @@ impl ToWriter<'_> {
     /// fill next: offline, no record is dropped.
     fn hand_over(&mut self) {
         let Ok(next) = self.empty.recv() else {
-            self.writer_gone = true;
+            self.full = None;
             return;
         };
         let full = std::mem::replace(&mut self.batch, next);
-        if self.full.as_ref().is_none_or(|queue| queue.send(full).is_err()) {
-            self.writer_gone = true;
+        if self.full.as_ref().is_some_and(|queue| queue.send(full).is_err()) {
+            self.full = None;
         }
     }
 
@@ -87,7 +86,7 @@ impl ToWriter<'_> {
     /// the writer finishes what is queued and returns.
     fn finish(&mut self) {
         if let Some(queue) = self.full.take() {
-            if !self.writer_gone && !self.batch.is_empty() {
+            if !self.batch.is_empty() {
                 let _ = queue.send(std::mem::take(&mut self.batch));
             }
         }
@@ -96,7 +95,7 @@ impl ToWriter<'_> {
 
 impl SessionSink for ToWriter<'_> {
     fn emit(&mut self, session: &SessionEnd<'_>) {
-        if self.writer_gone || !(self.all_flows || session.is_reportable()) {
+        if self.full.is_none() || !(self.all_flows || session.is_reportable()) {
             return;
         }
         if let Some(also) = self.also.as_mut() {
@@ -172,7 +171,7 @@ pub fn replay_into<'w>(
         let _ = give_back.send(Batch::with_capacity(BATCH));
     }
     let batch = Batch::with_capacity(BATCH);
-    let sink = ToWriter { batch, full: Some(full), empty, also, all_flows, writer_gone: false };
+    let sink = ToWriter { batch, full: Some(full), empty, also, all_flows };
     let mut worker = Worker::new(engine, sink);
     let pairs = [PortPair { inside: 0, outside: 1 }];
     let started = Instant::now();
