@@ -24,7 +24,7 @@ const AUTH_PLAIN: &[u8] = b"AUTH PLAIN AGFsaWNlAFB3LXNlY3JldC14\r\n";
 
 struct Collect(PolicyHandle, Vec<Value>);
 impl SessionSink for Collect {
-    fn emit(&mut self, s: &SessionEnd<'_>) {
+    fn emit(&mut self, s: &mut SessionEnd<'_>) {
         self.1.push(serde_json::to_value(to_record(s, std::slice::from_ref(&self.0))).unwrap());
     }
 }

@@ -9,12 +9,12 @@
 use mailgate_bench::gen::{generate, GenConfig};
 use mailgate_bench::mix::Mix;
 use mailgate_bench::pcap::Writer;
-use mailgate_dataplane::engine::{Engine, EngineConfig, FinishedSession};
+use mailgate_dataplane::engine::{Engine, EngineConfig, ReportedSession};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::pcap::PcapIo;
 use mailgate_dataplane::io::{Burst, Frame, PacketIo};
 use mailgate_dataplane::record::to_record;
-use mailgate_dataplane::report::{session_ring, RingSink};
+use mailgate_dataplane::report::{facts_ring, RingSink};
 use mailgate_dataplane::verdict::{load_policy, Verdicts};
 use mailgate_dataplane::worker::{PortPair, Worker};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -60,9 +60,9 @@ fn memory_stays_flat_and_no_record_goes_missing() {
     let frames = frames();
     let per_pass = frames.len();
     let policy = load_policy(None).unwrap();
-    let (sink, mut source) = session_ring::<FinishedSession>(4096);
+    let (sink, mut source) = facts_ring(4096);
     let engine = Engine::new(&EngineConfig::default(), Verdicts::new(policy.clone()));
-    let mut worker: Worker<RingSink<FinishedSession>> = Worker::new(engine, sink);
+    let mut worker: Worker<RingSink<ReportedSession>> = Worker::new(engine, sink);
     let mut io = MemIo::new(vec![frames, Vec::new()], true, false);
 
     // The consumer: the reporter's conversion, on its own thread.
@@ -77,6 +77,8 @@ fn memory_stays_flat_and_no_record_goes_missing() {
                     Some(s) => {
                         let r = to_record(&s, &policies);
                         assert!(!r.community_id.is_empty());
+                        // The facts' box goes back to the worker, as the reporter's do.
+                        source.recycle(s);
                         consumed.fetch_add(1, Ordering::Relaxed);
                     }
                     None if stop.load(Ordering::Acquire) && source.is_empty() => return source.dropped(),

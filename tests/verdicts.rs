@@ -170,7 +170,7 @@ fn an_exception_applies_until_its_expiry_date_and_not_after() {
 /// Collects records in memory.
 struct Collect(Vec<PolicyHandle>, Vec<Value>);
 impl SessionSink for Collect {
-    fn emit(&mut self, s: &SessionEnd<'_>) {
+    fn emit(&mut self, s: &mut SessionEnd<'_>) {
         self.1.push(serde_json::to_value(to_record(s, &self.0)).unwrap());
     }
 }

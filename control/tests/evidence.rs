@@ -188,11 +188,11 @@ fn triage_coverage_and_the_audit_report_tell_the_truth_about_a_known_dataset() {
     feeder.send(data.sessions.clone());
     // A second gateway whose ring overflows, then stops.
     let old = now_ns() - 20 * 86_400 * SECOND;
-    let lossy_record = move |i: &u64| {
-        session(1000 + *i, "10.9.9.9", 40000 + *i as u16, "203.0.113.50", 25, Some(MailProto::Smtp), old)
+    let lossy_record = move |&Item(i): &Item| {
+        session(1000 + i, "10.9.9.9", 40000 + i as u16, "203.0.113.50", 25, Some(MailProto::Smtp), old)
     };
     let mut lossy = Gateway::start_with(Gateway::unix("gw-lossy", &setup.socket()), 4, lossy_record, BTreeMap::new());
-    let pushed = (0..64u64).filter(|i| lossy.sink.push(i)).count();
+    let pushed = (0..64u64).filter(|i| lossy.sink.push(&Item(*i))).count();
     assert!(pushed < 64, "the tiny ring overflows");
     let dropped = wait_for("gw-lossy's counters", 20, || {
         let own = lossy.counter("ring_dropped");

@@ -208,8 +208,24 @@ pub struct FinishedSession<F = SessionFacts> {
     pub verdict: FlowVerdict,
 }
 
-/// A finished session as the engine emits it: the facts still in the pool.
-pub type SessionEnd<'a> = FinishedSession<&'a SessionFacts>;
+/// A finished session as the engine emits it: the facts still in their pool slot.
+pub type SessionEnd<'a> = FinishedSession<PooledFacts<'a>>;
+
+/// A finished session that took its facts out of the pool (see
+/// [`SessionEnd::take_facts`]): what travels to the reporter, a pointer's
+/// worth of facts instead of their kilobytes.
+pub type ReportedSession = FinishedSession<Box<SessionFacts>>;
+
+/// A finished session's facts, still in their pool slot: read in place,
+/// or taken without a copy by [`SessionEnd::take_facts`].
+#[derive(Debug)]
+pub struct PooledFacts<'a>(&'a mut Box<SessionFacts>);
+
+impl std::borrow::Borrow<SessionFacts> for PooledFacts<'_> {
+    fn borrow(&self) -> &SessionFacts {
+        self.0
+    }
+}
 
 impl<F: std::borrow::Borrow<SessionFacts>> FinishedSession<F> {
     /// What inspection learnt, however the facts are held.
@@ -223,9 +239,9 @@ impl<F: std::borrow::Borrow<SessionFacts>> FinishedSession<F> {
     }
 }
 
-impl SessionEnd<'_> {
-    /// A copy that owns its facts, for sinks that keep sessions (rings, tests).
-    pub fn to_owned(&self) -> FinishedSession {
+impl<F> FinishedSession<F> {
+    /// The same session holding `facts` instead (the rest is copied: ~150 bytes).
+    pub fn with_facts<G>(&self, facts: Option<G>) -> FinishedSession<G> {
         FinishedSession {
             flow_id: self.flow_id,
             first_ns: self.first_ns,
@@ -236,9 +252,33 @@ impl SessionEnd<'_> {
             pkts: self.pkts,
             bytes: self.bytes,
             anomalies: self.anomalies,
-            facts: self.facts.copied(),
+            facts,
             verdict: self.verdict,
         }
+    }
+}
+
+impl SessionEnd<'_> {
+    /// A copy that owns its facts, for sinks that keep a few sessions (tests).
+    pub fn to_owned(&self) -> FinishedSession {
+        self.with_facts(self.facts().copied())
+    }
+
+    /// This session, owning its facts without a copy: they leave their
+    /// pool slot, and a spare from `spare` (any facts a reporter is done
+    /// with; the pool resets a slot when it hands it out again) takes their
+    /// place. A sink that keeps sessions does this rather than copy
+    /// kilobytes of facts, cold by the time a closed flow's linger ends, on
+    /// the worker. `None`, the facts left where they are, when the session
+    /// has facts and `spare` gives none; a session without facts needs no
+    /// spare. The session has no facts afterwards.
+    pub fn take_facts(&mut self, spare: impl FnOnce() -> Option<Box<SessionFacts>>) -> Option<ReportedSession> {
+        let facts = match &mut self.facts {
+            None => None,
+            Some(pooled) => Some(std::mem::replace(pooled.0, spare()?)),
+        };
+        self.facts = None;
+        Some(self.with_facts(facts))
     }
 }
 
@@ -247,7 +287,7 @@ pub trait SessionSink {
     /// Takes one finished session. A live worker's sink must not block;
     /// offline ones (`inspect`'s writer, an import) wait for room instead of
     /// dropping records.
-    fn emit(&mut self, session: &SessionEnd<'_>);
+    fn emit(&mut self, session: &mut SessionEnd<'_>);
 }
 
 /// Engine counters (read through [`Engine::stats`]).
@@ -278,7 +318,8 @@ pub struct EngineStats {
 pub struct Engine {
     config: EngineConfig,
     flows: FlowTable<Flow, { class::COUNT }>,
-    sessions: Pool<SessionFacts>,
+    /// Boxed, so that a sink can take a finished session's facts by swapping pointers.
+    sessions: Pool<Box<SessionFacts>>,
     streams: StreamStore,
     fragments: FragmentTable,
     /// The last reassembled datagram, as a frame (capacity fixed at start-up).
@@ -434,7 +475,7 @@ impl Engine {
         for n in 0..syns {
             self.flows.prefetch_free(n);
             self.streams.prefetch_free(n);
-            self.sessions.prefetch_free(n, SessionFacts::prefetch_reset_lines);
+            self.sessions.prefetch_free(n, |facts| facts.prefetch_reset_lines());
         }
         let generation = self.flows.generation();
         let mut found: ArrayVec<Option<FlowIdx>, BURST> = ArrayVec::new();
@@ -873,8 +914,8 @@ impl Engine {
     fn finish(&mut self, idx: FlowIdx, sink: &mut impl SessionSink) {
         let Some((client, server)) = self.endpoints(idx) else { return };
         let Some(flow) = self.flows.get(idx).copied() else { return };
-        let facts = self.sessions.get(flow.session);
-        let finished = FinishedSession {
+        let facts = self.sessions.get_mut(flow.session).map(PooledFacts);
+        let mut finished = FinishedSession {
             flow_id: flow.flow_id,
             first_ns: flow.first_ns,
             last_ns: flow.last_ns,
@@ -890,7 +931,7 @@ impl Engine {
         // The flow's copy of the flag: the pooled facts may be cold.
         let mail = flow.mail;
         // Emitted while the facts are still the flow's, then the slots go back.
-        sink.emit(&finished);
+        sink.emit(&mut finished);
         self.sessions.give_back(flow.session);
         self.streams.give_back(flow.stream);
         self.flows.remove(idx);
@@ -908,7 +949,7 @@ mod tests {
 
     struct Count(Vec<FinishedSession>);
     impl SessionSink for Count {
-        fn emit(&mut self, s: &SessionEnd<'_>) {
+        fn emit(&mut self, s: &mut SessionEnd<'_>) {
             self.0.push(s.to_owned());
         }
     }

@@ -3,10 +3,11 @@
 //! JSON lines, built and written on a thread of their own, and a summary
 //! comes back.
 
-use crate::engine::{Engine, EngineConfig, EngineStats, FinishedSession, SessionEnd, SessionSink};
+use crate::engine::{Engine, EngineConfig, EngineStats, ReportedSession, SessionEnd, SessionSink};
 use crate::io::pcap::{CaptureError, PcapIo};
 use crate::io::PacketIo;
 use crate::record::{borrowed_record, write_json};
+use crate::session::SessionFacts;
 use crate::verdict::{PolicyHandle, Verdicts};
 use crate::worker::{PortPair, Worker};
 use crossbeam_channel::{Receiver, Sender};
@@ -44,15 +45,16 @@ impl ReplaySummary {
     }
 }
 
-/// Finished sessions handed to the writer thread at once (~6 KB each, the
-/// facts included): one wake-up of the writer per batch, not per session.
+/// Finished sessions handed to the writer thread at once: one wake-up of
+/// the writer per batch, not per session.
 const BATCH: usize = 32;
 /// Batches in circulation between the two threads (allocated once, then
 /// reused): the engine's thread waits for an empty one when all are queued.
 const BATCHES: usize = 4;
 
-/// A batch of finished sessions on its way to (or back from) the writer.
-type Batch = Vec<FinishedSession>;
+/// A batch of finished sessions on its way to the writer, or back from it
+/// with the facts' boxes to reuse.
+type Batch = Vec<ReportedSession>;
 
 /// The engine's sink: collects reportable sessions into batches for the
 /// writer thread (and hands each to `also`). The engine's thread inspects
@@ -60,6 +62,10 @@ type Batch = Vec<FinishedSession>;
 /// reporter builds them off the workers.
 struct ToWriter<'w> {
     batch: Batch,
+    /// Boxes of facts the writer is done with: each session collected
+    /// takes its facts out of the engine's pool in exchange for one, so
+    /// the engine's thread copies no facts (see [`SessionEnd::take_facts`]).
+    spares: Vec<Box<SessionFacts>>,
     /// `None` once [`ToWriter::finish`] hung up, or the writer stopped (its
     /// output failed): nothing more is queued.
     full: Option<Sender<Batch>>,
@@ -72,10 +78,11 @@ impl ToWriter<'_> {
     /// Sends the current batch to the writer, waiting for an empty one to
     /// fill next: offline, no record is dropped.
     fn hand_over(&mut self) {
-        let Ok(next) = self.empty.recv() else {
+        let Ok(mut next) = self.empty.recv() else {
             self.full = None;
             return;
         };
+        self.spares.extend(next.drain(..).filter_map(|written| written.facts));
         let full = std::mem::replace(&mut self.batch, next);
         if self.full.as_ref().is_some_and(|queue| queue.send(full).is_err()) {
             self.full = None;
@@ -94,14 +101,19 @@ impl ToWriter<'_> {
 }
 
 impl SessionSink for ToWriter<'_> {
-    fn emit(&mut self, session: &SessionEnd<'_>) {
+    fn emit(&mut self, session: &mut SessionEnd<'_>) {
         if self.full.is_none() || !(self.all_flows || session.is_reportable()) {
             return;
         }
         if let Some(also) = self.also.as_mut() {
             also.emit(session);
         }
-        self.batch.push(session.to_owned());
+        // The writer gives back as many boxes as it got: there is a spare
+        // unless the output failed midway.
+        let spares = &mut self.spares;
+        if let Some(taken) = session.take_facts(|| Some(spares.pop().unwrap_or_default())) {
+            self.batch.push(taken);
+        }
         if self.batch.len() >= BATCH {
             self.hand_over();
         }
@@ -122,7 +134,7 @@ fn write_records(
     // Each record is serialised into a buffer first: the writer then takes
     // one line rather than the dozens of small pieces serde writes.
     let mut line = Vec::new();
-    for mut batch in full {
+    for batch in full {
         for session in &batch {
             let record = borrowed_record(session, std::slice::from_ref(policy));
             line.clear();
@@ -131,8 +143,8 @@ fn write_records(
             out.write_all(&line)?;
             written += 1;
         }
-        batch.clear();
-        // The engine's side may be done already: then nobody needs it back.
+        // Back with the facts' boxes in it, for the engine's side to reuse;
+        // it may be done already, and then nobody needs it back.
         let _ = empty.send(batch);
     }
     out.flush()?;
@@ -154,7 +166,10 @@ pub fn replay(
 }
 
 /// [`replay`], also handing every written session to `also` (the
-/// reporter's ring, to import a capture into the control plane).
+/// reporter's ring, to import a capture into the control plane). `also`
+/// sees each session first and must leave its facts in place (copy them,
+/// as [`crate::report::RingSink::push_copy_or_wait`] does): the record
+/// written to `out` is built from them afterwards.
 pub fn replay_into<'w>(
     capture: &Path,
     policy: PolicyHandle,
@@ -171,7 +186,8 @@ pub fn replay_into<'w>(
         let _ = give_back.send(Batch::with_capacity(BATCH));
     }
     let batch = Batch::with_capacity(BATCH);
-    let sink = ToWriter { batch, full: Some(full), empty, also, all_flows };
+    let spares = std::iter::repeat_with(Box::<SessionFacts>::default).take(BATCH * BATCHES).collect();
+    let sink = ToWriter { batch, spares, full: Some(full), empty, also, all_flows };
     let mut worker = Worker::new(engine, sink);
     let pairs = [PortPair { inside: 0, outside: 1 }];
     let started = Instant::now();

@@ -35,8 +35,9 @@ pub struct RuntimeConfig {
     /// Clear every capability of the appliance's threads once DPDK is up
     /// (see `runtime::privileges`).
     pub drop_privileges: bool,
-    /// Sessions each worker's ring to the reporter holds; a full ring counts
-    /// what it cannot take instead of waiting.
+    /// Sessions each worker's ring to the reporter holds (with as many
+    /// spare boxes of facts, ~5.6 KB each, allocated at start-up); a full
+    /// ring counts what it cannot take instead of waiting.
     pub ring_capacity: usize,
     /// Flow table, pools and timeouts of each worker's engine (`[dataplane.engine]`).
     pub engine: EngineConfig,

@@ -182,7 +182,7 @@ mod tests {
 
     struct Nothing;
     impl SessionSink for Nothing {
-        fn emit(&mut self, _: &SessionEnd<'_>) {}
+        fn emit(&mut self, _: &mut SessionEnd<'_>) {}
     }
 
     fn arp(n: u8) -> MemFrame<'static> {

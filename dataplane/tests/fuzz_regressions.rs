@@ -60,7 +60,7 @@ fn pppoe(inner: &[u8]) -> Vec<u8> {
 struct Count(usize);
 
 impl SessionSink for Count {
-    fn emit(&mut self, _: &SessionEnd<'_>) {
+    fn emit(&mut self, _: &mut SessionEnd<'_>) {
         self.0 += 1;
     }
 }

@@ -67,7 +67,7 @@ fn baselines() -> &'static [Baseline] {
 
 struct Collect(PolicyHandle, Vec<Value>);
 impl SessionSink for Collect {
-    fn emit(&mut self, s: &SessionEnd<'_>) {
+    fn emit(&mut self, s: &mut SessionEnd<'_>) {
         if s.is_reportable() {
             let mut v = serde_json::to_value(to_record(s, std::slice::from_ref(&self.0))).unwrap();
             // Counts and the end time follow the segmentation; everything else must not.

@@ -38,7 +38,7 @@ struct Records<'a> {
 }
 
 impl SessionSink for Records<'_> {
-    fn emit(&mut self, session: &SessionEnd<'_>) {
+    fn emit(&mut self, session: &mut SessionEnd<'_>) {
         let policies = std::slice::from_ref(self.policy);
         let owned = serde_json::to_string(&to_record(session, policies))
             .unwrap_or_else(|e| panic!("record does not serialise: {e}"));

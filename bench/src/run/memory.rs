@@ -44,7 +44,7 @@ pub struct MemoryResult {
 
 struct Discard;
 impl SessionSink for Discard {
-    fn emit(&mut self, _session: &SessionEnd<'_>) {}
+    fn emit(&mut self, _session: &mut SessionEnd<'_>) {}
 }
 
 /// This process's resident set, KiB.

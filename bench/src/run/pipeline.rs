@@ -5,6 +5,13 @@
 //! are built off the hot path, by the reporter, in the live appliance).
 //! Table sizes: [`bench_config`].
 //!
+//! Each mix is measured twice: with the counting sink (the engine alone,
+//! where allocations are counted), and with the reporter's ring as the
+//! sink, as a gateway with `[dataplane.report]` runs: every finished
+//! session goes into a [`facts_ring`] whose other end, on a second thread,
+//! builds each record (the reporter's conversion, without its encoding and
+//! socket) and sends the facts' box back.
+//!
 //! # Making every loop's sessions new
 //!
 //! A looped capture repeats its flows with the same initial sequence
@@ -19,12 +26,15 @@
 //! The capture is cut to a whole number of bursts so that a burst never
 //! straddles two loops.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, SessionEnd, SessionSink};
+use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, ReportedSession, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::BURST;
-use mailgate_dataplane::verdict::{load_policy, Verdicts};
+use mailgate_dataplane::record::to_record;
+use mailgate_dataplane::report::{facts_ring, RingSink, RingSource};
+use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
 use mailgate_dataplane::worker::{PortPair, Worker};
 
 use super::captures::{self, Capture, TimedFrame};
@@ -39,6 +49,10 @@ const LOOP_GAP_NS: u64 = 700 * 1_000_000_000;
 const WARM_UP_LOOPS: u32 = 2;
 /// Most loops measured per mix.
 const MAX_LOOPS: usize = 100_000;
+/// The reporter ring's places, as `ring_capacity` defaults to.
+const RING_CAPACITY: usize = 4096;
+/// How long the ring's reader sleeps when the ring is empty.
+const READER_IDLE: Duration = Duration::from_micros(100);
 
 /// Counts finished sessions; keeps nothing.
 #[derive(Debug, Default)]
@@ -48,15 +62,15 @@ pub struct CountingSink {
 }
 
 impl SessionSink for CountingSink {
-    fn emit(&mut self, _session: &SessionEnd<'_>) {
+    fn emit(&mut self, _session: &mut SessionEnd<'_>) {
         self.sessions += 1;
     }
 }
 
 /// A worker, its looping in-memory port and the clock that keeps every
 /// loop's sessions new.
-pub struct Pipeline<'a> {
-    worker: Worker<CountingSink>,
+pub struct Pipeline<'a, S: SessionSink = CountingSink> {
+    worker: Worker<S>,
     io: MemIo<'a>,
     /// Capture time of the first frame of each burst.
     burst_ts: Vec<u64>,
@@ -79,6 +93,13 @@ impl<'a> Pipeline<'a> {
     /// lends its buffers) with the embedded default policy (monitor mode)
     /// and `config`'s table sizes.
     pub fn new(frames: &'a [TimedFrame], config: &EngineConfig) -> anyhow::Result<Pipeline<'a>> {
+        Pipeline::with_sink(frames, config, CountingSink::default())
+    }
+}
+
+impl<'a, S: SessionSink> Pipeline<'a, S> {
+    /// [`Pipeline::new`] with finished sessions going to `sink`.
+    pub fn with_sink(frames: &'a [TimedFrame], config: &EngineConfig, sink: S) -> anyhow::Result<Pipeline<'a, S>> {
         let whole = frames.len() - frames.len() % BURST;
         anyhow::ensure!(whole > 0, "the capture has fewer than {BURST} frames");
         let frames = frames.get(..whole).unwrap_or_default();
@@ -87,7 +108,7 @@ impl<'a> Pipeline<'a> {
         let last = frames.last().map_or(0, |f| f.ts_ns);
         let input: Vec<MemFrame<'a>> = frames.iter().map(|f| MemFrame::borrowed(&f.data, None)).collect();
         let policy = load_policy(None)?;
-        let worker = Worker::new(Engine::new(config, Verdicts::new(policy)), CountingSink::default());
+        let worker = Worker::new(Engine::new(config, Verdicts::new(policy)), sink);
         Ok(Pipeline {
             worker,
             io: MemIo::new(vec![input, Vec::new()], true, false),
@@ -170,6 +191,8 @@ pub struct PipelineResult {
     pub flows_evicted: u64,
     /// Frames forwarded while measuring (all of them in monitor mode).
     pub forwarded: u64,
+    /// The same capture with the reporter's ring as the sink.
+    pub reported: Option<ReportedRun>,
 }
 
 /// The engine sizes the benchmark uses: the defaults, as a gateway runs
@@ -179,11 +202,32 @@ pub fn bench_config() -> EngineConfig {
     EngineConfig::default()
 }
 
-/// Measures one capture for about `budget` (at least three loops); rates
-/// are those of the median loop.
+/// The same loops with the reporter's ring as the worker's sink.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+pub struct ReportedRun {
+    /// Million packets per second, in the median loop.
+    pub mpps: f64,
+    /// Nanoseconds per packet, in the median loop.
+    pub ns_per_packet: f64,
+    /// Sessions the worker finished (warm-up included).
+    pub sessions: u64,
+    /// Records the ring's reader built from them; the rest were dropped
+    /// because the ring was full (the reader too far behind).
+    pub records: u64,
+}
+
+/// Measures one capture for about `budget` (at least three loops) with
+/// each sink; rates are those of the median loop.
 pub fn measure(capture: &Capture, budget: Duration) -> anyhow::Result<PipelineResult> {
     let frames = captures::load(&capture.path)?;
-    let mut pipeline = Pipeline::new(&frames, &bench_config())?;
+    let mut result = measure_counting(capture.mix, &frames, budget)?;
+    result.reported = Some(measure_reported(&frames, budget)?);
+    Ok(result)
+}
+
+/// The engine alone, its finished sessions counted.
+fn measure_counting(mix: Mix, frames: &[TimedFrame], budget: Duration) -> anyhow::Result<PipelineResult> {
+    let mut pipeline = Pipeline::new(frames, &bench_config())?;
     for _ in 0..WARM_UP_LOOPS {
         pipeline.run_loop();
     }
@@ -192,16 +236,7 @@ pub fn measure(capture: &Capture, budget: Duration) -> anyhow::Result<PipelineRe
     let mut loop_seconds: Vec<f64> = Vec::with_capacity(MAX_LOOPS);
     let before = pipeline.engine_stats();
     let allocations_before = counting::allocations();
-    let started = Instant::now();
-    let mut total = LoopStats::default();
-    while loop_seconds.len() < 3 || (started.elapsed() < budget && loop_seconds.len() < MAX_LOOPS) {
-        let t = Instant::now();
-        let l = pipeline.run_loop();
-        loop_seconds.push(t.elapsed().as_secs_f64());
-        total.frames += l.frames;
-        total.forwarded += l.forwarded;
-    }
-    let seconds = started.elapsed().as_secs_f64();
+    let (total, seconds) = time_loops(&mut pipeline, budget, &mut loop_seconds);
     let allocations = counting.then(|| counting::allocations() - allocations_before);
     let loops = u32::try_from(loop_seconds.len())?;
     let median_s = super::timing::median(&mut loop_seconds);
@@ -211,7 +246,7 @@ pub fn measure(capture: &Capture, budget: Duration) -> anyhow::Result<PipelineRe
     let packets = total.frames;
     let per_loop = pipeline.frames_per_loop() as f64;
     Ok(PipelineResult {
-        mix: capture.mix,
+        mix,
         frames_per_loop: pipeline.frames_per_loop(),
         loops,
         packets,
@@ -228,7 +263,74 @@ pub fn measure(capture: &Capture, budget: Duration) -> anyhow::Result<PipelineRe
         sessions_not_inspected: after.sessions_not_inspected - before.sessions_not_inspected,
         flows_evicted: after.flows_evicted - before.flows_evicted,
         forwarded: total.forwarded,
+        reported: None,
     })
+}
+
+/// The worker with the reporter's ring as its sink, and a second thread
+/// building the records.
+fn measure_reported(frames: &[TimedFrame], budget: Duration) -> anyhow::Result<ReportedRun> {
+    let (sink, source) = facts_ring(RING_CAPACITY);
+    let policies = [load_policy(None)?];
+    let mut pipeline: Pipeline<'_, RingSink<ReportedSession>> = Pipeline::with_sink(frames, &bench_config(), sink)?;
+    let stop = AtomicBool::new(false);
+    let (records, mut loop_seconds) = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| build_records(source, &policies, &stop));
+        for _ in 0..WARM_UP_LOOPS {
+            pipeline.run_loop();
+        }
+        let mut loop_seconds = Vec::with_capacity(MAX_LOOPS);
+        time_loops(&mut pipeline, budget, &mut loop_seconds);
+        stop.store(true, Ordering::Release);
+        (reader.join(), loop_seconds)
+    });
+    let records = records.map_err(|_| anyhow::anyhow!("the ring's reader panicked"))?;
+    let median_s = super::timing::median(&mut loop_seconds);
+    let per_loop = pipeline.frames_per_loop() as f64;
+    Ok(ReportedRun {
+        mpps: per_loop / median_s / 1e6,
+        ns_per_packet: median_s * 1e9 / per_loop,
+        sessions: pipeline.engine_stats().sessions_finished,
+        records,
+    })
+}
+
+/// The reporter's side of the ring: builds each session's record and sends
+/// its facts' box back, until `stop` and the ring is empty; returns the
+/// records built.
+fn build_records(mut source: RingSource<ReportedSession>, policies: &[PolicyHandle], stop: &AtomicBool) -> u64 {
+    let mut built = 0;
+    loop {
+        match source.pop() {
+            Some(session) => {
+                std::hint::black_box(to_record(&session, policies));
+                source.recycle(session);
+                built += 1;
+            }
+            None if stop.load(Ordering::Acquire) => return built,
+            None => std::thread::sleep(READER_IDLE),
+        }
+    }
+}
+
+/// Runs loops for about `budget` (at least three), recording each one's
+/// seconds in `loop_seconds` (reserved by the caller, so that measuring
+/// allocates nothing); returns the frames and the seconds in all.
+fn time_loops<S: SessionSink>(
+    pipeline: &mut Pipeline<'_, S>,
+    budget: Duration,
+    loop_seconds: &mut Vec<f64>,
+) -> (LoopStats, f64) {
+    let started = Instant::now();
+    let mut total = LoopStats::default();
+    while loop_seconds.len() < 3 || (started.elapsed() < budget && loop_seconds.len() < MAX_LOOPS) {
+        let t = Instant::now();
+        let l = pipeline.run_loop();
+        loop_seconds.push(t.elapsed().as_secs_f64());
+        total.frames += l.frames;
+        total.forwarded += l.forwarded;
+    }
+    (total, started.elapsed().as_secs_f64())
 }
 
 /// Measures every capture, one after the other.

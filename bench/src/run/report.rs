@@ -204,6 +204,24 @@ fn pipeline_rows(rows: &mut Vec<Row>, results: &[PipelineResult]) {
             )),
         }
     }
+    for p in results {
+        let Some(r) = &p.reported else { continue };
+        let built = r.records as f64 / r.sessions.max(1) as f64 * 100.0;
+        rows.push(Row {
+            figure: format!(
+                "pipeline with the reporter's ring, 1 core (records built on the other), {}",
+                mix_name(p.mix)
+            ),
+            value: format!(
+                "{:.2} Mpps, {:.0} ns/packet; records built for {built:.1} % of {} sessions (the rest dropped: ring full)",
+                r.mpps, r.ns_per_packet, r.sessions
+            ),
+            target: String::new(),
+            peer: format!("engine alone {:.2} Mpps", p.mpps),
+            ratio: format!("{:.2}", r.mpps / p.mpps.max(1e-9)),
+            command: "[E]",
+        });
+    }
     let counted: Vec<&PipelineResult> = results.iter().filter(|p| p.allocations.is_some()).collect();
     let (allocs, packets) = counted.iter().fold((0, 0), |(a, n), p| (a + p.allocations.unwrap_or(0), n + p.packets));
     let value = if counted.is_empty() {

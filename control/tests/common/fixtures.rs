@@ -2,7 +2,7 @@
 //! the investigation tests make.
 #![allow(dead_code)]
 
-use super::{get, wait_for, Gateway, TOKEN};
+use super::{get, wait_for, Gateway, Item, TOKEN};
 use mailgate_protocol::record::{Action, MailProto, MailboxRecord, SmtpRecord, TlsRecord, Verdict};
 use mailgate_protocol::SessionRecord;
 use serde_json::Value;
@@ -110,9 +110,9 @@ impl Feeder {
     pub fn start(name: &str, socket: &Path, counters: BTreeMap<String, u64>) -> Feeder {
         let records: Arc<Mutex<Vec<SessionRecord>>> = Arc::default();
         let table = Arc::clone(&records);
-        let convert = move |i: &u64| {
+        let convert = move |i: &Item| {
             let table = table.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            table.get(*i as usize).cloned().unwrap_or_else(|| panic!("no record {i}"))
+            table.get(i.0 as usize).cloned().unwrap_or_else(|| panic!("no record {}", i.0))
         };
         Feeder { gateway: Gateway::start_with(Gateway::unix(name, socket), 4096, convert, counters), records }
     }

@@ -3,7 +3,7 @@
 #![allow(dead_code, missing_docs)]
 
 use mailgate_dataplane::report::{
-    session_ring, Endpoint, MailboxControl, MailboxReader, PolicyMailbox, Reporter, ReporterConfig, RingSink,
+    session_ring, Endpoint, MailboxControl, MailboxReader, PolicyMailbox, Reporter, ReporterConfig, RingItem, RingSink,
 };
 use mailgate_protocol::record::{
     Action, Ja3, MailProto, MailProtoSource, MailboxRecord, SmtpRecord, TlsRecord, Verdict,
@@ -143,8 +143,17 @@ pub fn metric(text: &str, series: &str) -> f64 {
 
 /// The worker's summary in these tests: a flow id, from which the
 /// reporter's conversion builds a full record (as the engine's
-/// `FinishedSession` → `SessionRecord` conversion will).
-pub type Item = u64;
+/// `ReportedSession` → `SessionRecord` conversion does).
+#[derive(Clone, Copy, Debug)]
+pub struct Item(pub u64);
+
+impl RingItem for Item {
+    /// A flow id holds no storage to give back to the worker.
+    type Spare = ();
+    fn into_spare(self) -> Option<()> {
+        None
+    }
+}
 
 /// Session `id`'s record, every field set; `start_secs` is its start time.
 pub fn record(id: u64, start_secs: i64) -> SessionRecord {
@@ -243,7 +252,7 @@ pub struct Gateway {
 
 impl Gateway {
     pub fn start(config: ReporterConfig, ring: usize) -> Gateway {
-        let convert = |id: &Item| record(*id, epoch() + *id as i64);
+        let convert = |id: &Item| record(id.0, epoch() + id.0 as i64);
         Gateway::start_with(config, ring, convert, BTreeMap::from([("packets_rx".to_string(), 42)]))
     }
 
@@ -254,7 +263,7 @@ impl Gateway {
         convert: impl FnMut(&Item) -> SessionRecord + Send + 'static,
         counters: BTreeMap<String, u64>,
     ) -> Gateway {
-        let (sink, source) = session_ring::<Item>(ring);
+        let (sink, source) = session_ring::<Item>(ring, []);
         let mailbox = PolicyMailbox::new(Arc::new(mailgate_config::CompiledPolicy::embedded_default()));
         let worker = mailbox.reader();
         let control = MailboxControl::new(Arc::clone(&mailbox), move || counters.clone());
@@ -272,7 +281,7 @@ impl Gateway {
 
     pub fn push(&mut self, ids: impl IntoIterator<Item = u64>) {
         for id in ids {
-            assert!(self.sink.push(&id), "ring full at {id}");
+            assert!(self.sink.push(&Item(id)), "ring full at {id}");
         }
     }
 

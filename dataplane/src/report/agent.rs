@@ -2,7 +2,7 @@
 //! capped exponential backoff, and answer the control plane's commands.
 
 use super::config::ReporterConfig;
-use super::ring::RingSource;
+use super::ring::{RingItem, RingSource};
 use super::spool::Spool;
 use super::transport::{Connector, Stream};
 use super::{policy_file, DataplaneControl};
@@ -40,7 +40,7 @@ impl Stop {
 }
 
 /// The reporter's state, owned by its thread.
-pub(crate) struct Agent<T, F, C> {
+pub(crate) struct Agent<T: RingItem, F, C> {
     config: ReporterConfig,
     connector: Connector,
     sources: Vec<RingSource<T>>,
@@ -69,6 +69,7 @@ struct Link {
 
 impl<T, F, C> Agent<T, F, C>
 where
+    T: RingItem,
     F: FnMut(&T) -> SessionRecord,
     C: DataplaneControl,
 {
@@ -145,8 +146,10 @@ where
     fn drain_rings(&mut self) {
         for index in 0..self.sources.len() {
             for _ in 0..DRAIN_PER_PASS {
-                let Some(item) = self.sources.get_mut(index).and_then(RingSource::pop) else { break };
+                let Some(source) = self.sources.get_mut(index) else { break };
+                let Some(item) = source.pop() else { break };
                 self.batch.push((self.convert)(&item));
+                source.recycle(item);
                 self.received += 1;
                 self.batch_opened.get_or_insert_with(Instant::now);
                 if self.batch.len() >= self.config.batch_max_records {

@@ -1,7 +1,7 @@
 //! Reporting finished sessions to the control plane, and taking its commands.
 //!
-//! Workers push fixed-size session summaries into per-worker rings
-//! ([`session_ring`]); one reporter thread ([`Reporter::spawn`]) converts
+//! Workers push finished sessions into per-worker rings ([`facts_ring`]:
+//! the facts travel by pointer, their boxes come back); one reporter thread ([`Reporter::spawn`]) converts
 //! them into [`SessionRecord`]s, batches them into frames, and ships them
 //! over the control channel (see `mailgate_protocol::channel`). While the
 //! control plane is away the batches wait in a bounded spool, the dataplane
@@ -28,7 +28,7 @@ mod transport;
 pub use config::{Endpoint, ReporterConfig};
 pub use mailbox::{MailboxControl, MailboxReader, PolicyMailbox};
 pub use policy_file::{load_saved_policy, save_policy};
-pub use ring::{session_ring, RingSink, RingSource};
+pub use ring::{facts_ring, session_ring, RingItem, RingSink, RingSource};
 
 use mailgate_protocol::channel::{Mode, PolicyOutcome};
 use mailgate_protocol::SessionRecord;
@@ -85,7 +85,7 @@ impl Reporter {
         control: C,
     ) -> Result<Reporter, ReportError>
     where
-        T: Send + 'static,
+        T: RingItem,
         F: FnMut(&T) -> SessionRecord + Send + 'static,
         C: DataplaneControl,
     {

@@ -27,7 +27,7 @@ impl<S: SessionSink> Counted<S> {
 
 impl<S: SessionSink> SessionSink for Counted<S> {
     #[inline]
-    fn emit(&mut self, session: &SessionEnd<'_>) {
+    fn emit(&mut self, session: &mut SessionEnd<'_>) {
         // Single writer: load+store, no locked read-modify-write.
         self.finished.store(self.finished.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.inner.emit(session);
@@ -41,5 +41,5 @@ pub struct Discard;
 
 impl SessionSink for Discard {
     #[inline]
-    fn emit(&mut self, _session: &SessionEnd<'_>) {}
+    fn emit(&mut self, _session: &mut SessionEnd<'_>) {}
 }

@@ -3,10 +3,10 @@
 //! on stderr, exit status 2 for bad input. With `[dataplane.report]` in the
 //! config file the records also go to the control plane (an import).
 
-use mailgate_dataplane::engine::{FinishedSession, SessionEnd, SessionSink};
+use mailgate_dataplane::engine::{ReportedSession, SessionEnd, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::replay::{replay_into, ReplayError};
-use mailgate_dataplane::report::{session_ring, MailboxControl, PolicyMailbox, Reporter, RingSink};
+use mailgate_dataplane::report::{facts_ring, MailboxControl, PolicyMailbox, Reporter, RingSink};
 use mailgate_dataplane::settings::RuntimeConfig;
 use mailgate_dataplane::verdict::PolicyHandle;
 use std::collections::BTreeMap;
@@ -39,11 +39,12 @@ pub struct InspectArgs {
 
 /// Hands sessions to the reporter's ring, waiting for room: an offline
 /// import must not lose records the way a busy worker would.
-struct Import(RingSink<FinishedSession>);
+struct Import(RingSink<ReportedSession>);
 
 impl SessionSink for Import {
-    fn emit(&mut self, session: &SessionEnd<'_>) {
-        self.0.push_or_wait(&session.to_owned(), IMPORT_PATIENCE);
+    fn emit(&mut self, session: &mut SessionEnd<'_>) {
+        // A copy: the records written to stdout read the same facts afterwards.
+        self.0.push_copy_or_wait(session, IMPORT_PATIENCE);
     }
 }
 
@@ -123,9 +124,9 @@ fn start_import(
     policy: &PolicyHandle,
 ) -> Result<(Import, Reporter), String> {
     let mailbox = PolicyMailbox::new(Arc::clone(policy));
-    let (sink, source) = session_ring(IMPORT_RING);
+    let (sink, source) = facts_ring(IMPORT_RING);
     let names = Arc::clone(&mailbox);
-    let convert = move |s: &FinishedSession| to_record(s, &names.policies());
+    let convert = move |s: &ReportedSession| to_record(s, &names.policies());
     let control = MailboxControl::new(mailbox, BTreeMap::new);
     let reporter = Reporter::spawn(report, vec![source], convert, control).map_err(|e| e.to_string())?;
     Ok((Import(sink), reporter))

@@ -4,10 +4,10 @@
 use clap::Args;
 use crossbeam_utils::CachePadded;
 use mailgate_config::CompiledPolicy;
-use mailgate_dataplane::engine::{Engine, FinishedSession, SessionEnd, SessionSink};
+use mailgate_dataplane::engine::{Engine, ReportedSession, SessionEnd, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::report::{
-    load_saved_policy, session_ring, MailboxControl, PolicyMailbox, Reporter, ReporterConfig, RingSink, RingSource,
+    facts_ring, load_saved_policy, MailboxControl, PolicyMailbox, Reporter, ReporterConfig, RingSink, RingSource,
 };
 use mailgate_dataplane::runtime::{self, RunError, RunOptions, RuntimeConfig};
 use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
@@ -41,15 +41,15 @@ pub struct RunArgs {
 
 /// A worker's session sink: the reporter's ring, or nothing (counted only).
 enum RunSink {
-    Ring(RingSink<FinishedSession>),
+    Ring(RingSink<ReportedSession>),
     Discard,
 }
 
 impl SessionSink for RunSink {
-    fn emit(&mut self, session: &SessionEnd<'_>) {
+    fn emit(&mut self, session: &mut SessionEnd<'_>) {
         if let RunSink::Ring(ring) = self {
             // A full ring counts the record as dropped; the worker never waits.
-            ring.push_value(session.to_owned());
+            ring.emit(session);
         }
     }
 }
@@ -90,14 +90,14 @@ pub fn run(args: RunArgs) -> u8 {
         duration,
         mailbox: Some(Arc::clone(&mailbox)),
     };
-    let sources: RefCell<Vec<RingSource<FinishedSession>>> = RefCell::new(Vec::new());
+    let sources: RefCell<Vec<RingSource<ReportedSession>>> = RefCell::new(Vec::new());
     let reporter: RefCell<Option<Reporter>> = RefCell::new(None);
     let engine_config = opts.config.engine.clone();
     let ring_capacity = opts.config.ring_capacity;
     let make_engine = |_| Engine::new(&engine_config, Verdicts::new(mailbox.current()).with_source(mailbox.reader()));
     let make_sink = |_| match &report {
         Some(_) => {
-            let (sink, source) = session_ring(ring_capacity);
+            let (sink, source) = facts_ring(ring_capacity);
             sources.borrow_mut().push(source);
             RunSink::Ring(sink)
         }
@@ -106,7 +106,7 @@ pub fn run(args: RunArgs) -> u8 {
     let ready = |workers: Vec<Arc<CachePadded<WorkerCounters>>>| -> Result<(), RunError> {
         let Some(config) = report.clone() else { return Ok(()) };
         let names = Arc::clone(&mailbox);
-        let convert = move |s: &FinishedSession| to_record(s, &names.policies());
+        let convert = move |s: &ReportedSession| to_record(s, &names.policies());
         let control = MailboxControl::new(Arc::clone(&mailbox), move || dataplane_counters(&workers));
         let started = Reporter::spawn(config, sources.take(), convert, control)
             .map_err(|e| RunError::Failed(format!("cannot start the reporter: {e}")))?;
