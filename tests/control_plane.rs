@@ -199,6 +199,9 @@ fn live_run_records_reach_the_api_with_the_same_verdicts() {
     let control = start_control(&dir.0);
     let config = dataplane_config(&dir.0, &control, "gw-live", "mbufs = 8191\nstats_interval_s = 0");
     let capture = corpus_dir().join("ndpi-smtp-starttls.pcap");
+    // An HTTPS session arrives on the outside port beside the mail: the
+    // gateway inspects it and lets it pass, but does not report it.
+    let web = corpus_dir().join("zeek-tls-chrome-34-google.pcap");
     let prefix = format!("mgtest-cp-{}", std::process::id());
     let out = Command::new(workspace_binary("mailgate-dataplane"))
         .args(["run", "--duration", "3", "--config"])
@@ -208,7 +211,7 @@ fn live_run_records_reach_the_api_with_the_same_verdicts() {
         .args(["--", "--no-huge", "-m", "512", "--no-pci", "--file-prefix", &prefix, "-l", "0,1", "--vdev"])
         .arg(format!("net_pcap0,rx_pcap={},tx_pcap={}", capture.display(), dir.0.join("out0.pcap").display()))
         .args(["--vdev"])
-        .arg(format!("net_pcap1,tx_pcap={}", dir.0.join("out1.pcap").display()))
+        .arg(format!("net_pcap1,rx_pcap={},tx_pcap={}", web.display(), dir.0.join("out1.pcap").display()))
         .output()
         .unwrap();
     let _ = std::fs::remove_dir_all(format!("/var/run/dpdk/{prefix}"));
@@ -225,6 +228,7 @@ fn live_run_records_reach_the_api_with_the_same_verdicts() {
     assert_eq!(ws["verdict"]["decided_at"], "syn");
     let summary: Value = serde_json::from_str(&std::fs::read_to_string(dir.0.join("summary.json")).unwrap()).unwrap();
     assert_eq!(summary["rst_sent"], 1, "{summary}");
+    assert_eq!(summary["sessions_finished"], 3, "the two mail sessions and the web one: {summary}");
     // The gateway's own counters reached the control plane.
     let gateways = api_get(&control, "/api/v1/gateways");
     let gw =

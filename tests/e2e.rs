@@ -112,10 +112,16 @@ impl ModeRun {
         read_json_lines(&self.dir.join(scenario).join("api-records.jsonl"))
     }
 
-    /// The same scenario replayed: `mailgate-dataplane inspect --all-flows`
-    /// on what the appliance received, with the same policy.
+    /// The same scenario replayed: `mailgate-dataplane inspect` on what the
+    /// appliance received, with the same policy — the sessions a gateway
+    /// reports (mail, or a mail port).
     fn replayed(&self, scenario: &str) -> Vec<Value> {
         read_json_lines(&self.dir.join(scenario).join("records.jsonl"))
+    }
+
+    /// The same replay with `--all-flows`: every TCP flow.
+    fn replayed_all_flows(&self, scenario: &str) -> Vec<Value> {
+        read_json_lines(&self.dir.join(scenario).join("records-all.jsonl"))
     }
 
     /// What the clients of one scenario saw (clients.py's steps).
@@ -410,12 +416,16 @@ fn assert_web(m: &ModeRun) {
             eprintln!("{}: {} through the appliance: {rate} Mbit/s", m.mode, s["name"]);
         }
     }
-    let records = m.records_for("web");
-    assert_eq!(records.len(), 3, "{}: one record per download: {records:?}", m.mode);
-    for r in records {
+    // The engine saw each download and let it pass…
+    let flows = m.replayed_all_flows("web");
+    assert_eq!(flows.len(), 3, "{}: one flow per download: {flows:?}", m.mode);
+    for r in flows {
         assert!(r["mail_proto"].is_null(), "{r}");
         assert_eq!(r["verdict"]["action"], "pass", "{r}");
     }
+    // …and the gateway reported none: not mail, not a mail port.
+    let reported = m.records_for("web");
+    assert!(reported.is_empty(), "{}: web sessions reached the control plane: {reported:?}", m.mode);
 }
 
 fn assert_monitor_mode(block: &ModeRun, m: &ModeRun, t: &HashMap<String, String>) {

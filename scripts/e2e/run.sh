@@ -26,7 +26,8 @@
 #   <mode>/mailbox/<user>/…       every message delivered by the end of the mode
 #   <mode>/<scenario>/client.json what the clients saw (clients.py)
 #   <mode>/<scenario>/capture.pcap    what the appliance received
-#   <mode>/<scenario>/records.jsonl   `inspect --all-flows` of that capture
+#   <mode>/<scenario>/records.jsonl   `inspect` of that capture: what a gateway reports
+#   <mode>/<scenario>/records-all.jsonl  `inspect --all-flows`: every flow
 #   <mode>/<scenario>/api-records.jsonl  the live appliance's records of the
 #                                 scenario, from the control plane's API
 #   <mode>/<scenario>/window      the scenario's start and end (RFC 3339)
@@ -222,8 +223,10 @@ for mode in ${MODES//,/ }; do
   replayed=0
   for scenario in ${SCENARIOS//,/ }; do
     sdir=$dir/$scenario
-    "$DATAPLANE" inspect "$sdir/capture.pcap" --config "$policy" --all-flows >"$sdir/records.jsonl" \
+    "$DATAPLANE" inspect "$sdir/capture.pcap" --config "$policy" >"$sdir/records.jsonl" \
       2>"$sdir/inspect.log" || die "inspect failed on $sdir/capture.pcap: $(cat "$sdir/inspect.log")"
+    "$DATAPLANE" inspect "$sdir/capture.pcap" --config "$policy" --all-flows >"$sdir/records-all.jsonl" \
+      2>"$sdir/inspect-all.log" || die "inspect --all-flows failed on $sdir/capture.pcap: $(cat "$sdir/inspect-all.log")"
     replayed=$((replayed + $(wc -l <"$sdir/records.jsonl")))
   done
   # The appliance hands its last records over as it exits; wait until the

@@ -8,7 +8,8 @@
 //! Each mix is measured twice: with the counting sink (the engine alone,
 //! where allocations are counted), and with the reporter's ring as the
 //! sink, as a gateway with `[dataplane.report]` runs: every finished
-//! session goes into a [`facts_ring`] whose other end, on a second thread,
+//! session it reports (mail, or a mail port: [`ReportFilter`]) goes into a
+//! [`facts_ring`] whose other end, on a second thread,
 //! builds each record (the reporter's conversion, without its encoding and
 //! socket) and sends the facts' box back.
 //!
@@ -33,7 +34,7 @@ use mailgate_dataplane::engine::{Engine, EngineConfig, EngineStats, ReportedSess
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
 use mailgate_dataplane::io::BURST;
 use mailgate_dataplane::record::to_record;
-use mailgate_dataplane::report::{facts_ring, RingSink, RingSource};
+use mailgate_dataplane::report::{facts_ring, ReportFilter, RingSink, RingSource};
 use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
 use mailgate_dataplane::worker::{PortPair, Worker};
 
@@ -211,9 +212,12 @@ pub struct ReportedRun {
     pub ns_per_packet: f64,
     /// Sessions the worker finished (warm-up included).
     pub sessions: u64,
-    /// Records the ring's reader built from them; the rest were dropped
-    /// because the ring was full (the reader too far behind).
+    /// Records the ring's reader built: one per reported session (mail, or
+    /// a mail port) that found room in the ring.
     pub records: u64,
+    /// Reported sessions dropped because the ring was full (the reader too
+    /// far behind), as a gateway counts them in `ring_dropped`.
+    pub dropped: u64,
 }
 
 /// Measures one capture for about `budget` (at least three loops) with
@@ -272,7 +276,9 @@ fn measure_counting(mix: Mix, frames: &[TimedFrame], budget: Duration) -> anyhow
 fn measure_reported(frames: &[TimedFrame], budget: Duration) -> anyhow::Result<ReportedRun> {
     let (sink, source) = facts_ring(RING_CAPACITY);
     let policies = [load_policy(None)?];
-    let mut pipeline: Pipeline<'_, RingSink<ReportedSession>> = Pipeline::with_sink(frames, &bench_config(), sink)?;
+    let sink = ReportFilter::new(sink, false);
+    let mut pipeline: Pipeline<'_, ReportFilter<RingSink<ReportedSession>>> =
+        Pipeline::with_sink(frames, &bench_config(), sink)?;
     let stop = AtomicBool::new(false);
     let (records, mut loop_seconds) = std::thread::scope(|scope| {
         let reader = scope.spawn(|| build_records(source, &policies, &stop));
@@ -284,7 +290,7 @@ fn measure_reported(frames: &[TimedFrame], budget: Duration) -> anyhow::Result<R
         stop.store(true, Ordering::Release);
         (reader.join(), loop_seconds)
     });
-    let records = records.map_err(|_| anyhow::anyhow!("the ring's reader panicked"))?;
+    let (records, dropped) = records.map_err(|_| anyhow::anyhow!("the ring's reader panicked"))?;
     let median_s = super::timing::median(&mut loop_seconds);
     let per_loop = pipeline.frames_per_loop() as f64;
     Ok(ReportedRun {
@@ -292,13 +298,14 @@ fn measure_reported(frames: &[TimedFrame], budget: Duration) -> anyhow::Result<R
         ns_per_packet: median_s * 1e9 / per_loop,
         sessions: pipeline.engine_stats().sessions_finished,
         records,
+        dropped,
     })
 }
 
 /// The reporter's side of the ring: builds each session's record and sends
 /// its facts' box back, until `stop` and the ring is empty; returns the
-/// records built.
-fn build_records(mut source: RingSource<ReportedSession>, policies: &[PolicyHandle], stop: &AtomicBool) -> u64 {
+/// records built and the sessions the ring dropped.
+fn build_records(mut source: RingSource<ReportedSession>, policies: &[PolicyHandle], stop: &AtomicBool) -> (u64, u64) {
     let mut built = 0;
     loop {
         match source.pop() {
@@ -307,7 +314,7 @@ fn build_records(mut source: RingSource<ReportedSession>, policies: &[PolicyHand
                 source.recycle(session);
                 built += 1;
             }
-            None if stop.load(Ordering::Acquire) => return built,
+            None if stop.load(Ordering::Acquire) => return (built, source.dropped()),
             None => std::thread::sleep(READER_IDLE),
         }
     }

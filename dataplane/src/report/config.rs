@@ -63,6 +63,10 @@ pub struct ReporterConfig {
     /// from after a restart; `None` keeps pushed policies in memory only.
     #[serde(default)]
     pub policy_path: Option<PathBuf>,
+    /// Report every TCP flow, as `inspect --all-flows` writes them, not
+    /// only the sessions that are mail or used a mail port (the default).
+    #[serde(default)]
+    pub all_flows: bool,
 }
 
 impl ReporterConfig {
@@ -79,6 +83,7 @@ impl ReporterConfig {
             backoff_max_ms: default_backoff_max_ms(),
             max_frame_bytes: default_max_frame_bytes(),
             policy_path: None,
+            all_flows: false,
         }
     }
 

@@ -1,8 +1,10 @@
 //! Reporting finished sessions to the control plane, and taking its commands.
 //!
-//! Workers push finished sessions into per-worker rings ([`facts_ring`]:
-//! the facts travel by pointer, their boxes come back); one reporter thread ([`Reporter::spawn`]) converts
-//! them into [`SessionRecord`]s, batches them into frames, and ships them
+//! Workers push the finished sessions a gateway reports ([`ReportFilter`]:
+//! mail, or a mail port) into per-worker rings ([`facts_ring`]: the facts
+//! travel by pointer, their boxes come back); one reporter thread
+//! ([`Reporter::spawn`]) converts them into [`SessionRecord`]s, batches
+//! them into frames, and ships them
 //! over the control channel (see `mailgate_protocol::channel`). While the
 //! control plane is away the batches wait in a bounded spool, the dataplane
 //! keeps enforcing its last policy, and what had to be discarded is counted
@@ -19,6 +21,7 @@
 
 mod agent;
 mod config;
+mod filter;
 mod mailbox;
 mod policy_file;
 mod ring;
@@ -26,6 +29,7 @@ mod spool;
 mod transport;
 
 pub use config::{Endpoint, ReporterConfig};
+pub use filter::ReportFilter;
 pub use mailbox::{MailboxControl, MailboxReader, PolicyMailbox};
 pub use policy_file::{load_saved_policy, save_policy};
 pub use ring::{facts_ring, session_ring, RingItem, RingSink, RingSource};

@@ -7,7 +7,8 @@ use mailgate_config::CompiledPolicy;
 use mailgate_dataplane::engine::{Engine, ReportedSession, SessionEnd, SessionSink};
 use mailgate_dataplane::record::to_record;
 use mailgate_dataplane::report::{
-    facts_ring, load_saved_policy, MailboxControl, PolicyMailbox, Reporter, ReporterConfig, RingSink, RingSource,
+    facts_ring, load_saved_policy, MailboxControl, PolicyMailbox, ReportFilter, Reporter, ReporterConfig, RingSink,
+    RingSource,
 };
 use mailgate_dataplane::runtime::{self, RunError, RunOptions, RuntimeConfig};
 use mailgate_dataplane::verdict::{load_policy, PolicyHandle, Verdicts};
@@ -39,9 +40,10 @@ pub struct RunArgs {
     eal_args: Vec<String>,
 }
 
-/// A worker's session sink: the reporter's ring, or nothing (counted only).
+/// A worker's session sink: the reporter's ring (the sessions a gateway
+/// reports), or nothing (counted only).
 enum RunSink {
-    Ring(RingSink<ReportedSession>),
+    Ring(ReportFilter<RingSink<ReportedSession>>),
     Discard,
 }
 
@@ -96,10 +98,10 @@ pub fn run(args: RunArgs) -> u8 {
     let ring_capacity = opts.config.ring_capacity;
     let make_engine = |_| Engine::new(&engine_config, Verdicts::new(mailbox.current()).with_source(mailbox.reader()));
     let make_sink = |_| match &report {
-        Some(_) => {
+        Some(config) => {
             let (sink, source) = facts_ring(ring_capacity);
             sources.borrow_mut().push(source);
-            RunSink::Ring(sink)
+            RunSink::Ring(ReportFilter::new(sink, config.all_flows))
         }
         None => RunSink::Discard,
     };
