@@ -179,9 +179,10 @@ struct Flow {
 }
 
 /// A finished session, fixed-size, turned into a record off the hot path.
-/// The engine hands sinks a [`SessionEnd`], whose facts are borrowed from
-/// its pool (kilobytes, copied only by a sink that keeps them, with
-/// [`SessionEnd::to_owned`]); `FinishedSession` itself owns them.
+/// The engine hands sinks a [`SessionEnd`], whose facts are still in its
+/// pool (kilobytes: a sink that keeps them takes them with
+/// [`SessionEnd::take_facts`], or copies them with [`SessionEnd::to_owned`]);
+/// `FinishedSession` itself owns them.
 #[derive(Debug, Clone, Copy)]
 pub struct FinishedSession<F = SessionFacts> {
     /// Identifier, unique per engine.
@@ -202,6 +203,10 @@ pub struct FinishedSession<F = SessionFacts> {
     pub bytes: [u64; 2],
     /// Anomalies seen.
     pub anomalies: Anomalies,
+    /// Inspection found a mail protocol (`facts.mail` is set): the flow's
+    /// own copy, so that deciding whether to report a session does not
+    /// touch its pooled facts, cold by the time a closed flow's linger ends.
+    pub mail: bool,
     /// What inspection learnt (`None` when the flow was not inspected).
     pub facts: Option<F>,
     /// The verdict.
@@ -235,7 +240,7 @@ impl<F: std::borrow::Borrow<SessionFacts>> FinishedSession<F> {
 
     /// True for sessions `inspect` reports by default: mail, or a mail port whatever it carried.
     pub fn is_reportable(&self) -> bool {
-        self.facts().is_some_and(|f| f.mail.is_some()) || detect_mail_port(self.server.port)
+        self.mail || detect_mail_port(self.server.port)
     }
 }
 
@@ -252,6 +257,7 @@ impl<F> FinishedSession<F> {
             pkts: self.pkts,
             bytes: self.bytes,
             anomalies: self.anomalies,
+            mail: self.mail,
             facts,
             verdict: self.verdict,
         }
@@ -925,18 +931,17 @@ impl Engine {
             pkts: flow.pkts,
             bytes: flow.bytes,
             anomalies: flow.anomalies,
+            mail: flow.mail,
             facts,
             verdict: flow.verdict,
         };
-        // The flow's copy of the flag: the pooled facts may be cold.
-        let mail = flow.mail;
         // Emitted while the facts are still the flow's, then the slots go back.
         sink.emit(&mut finished);
         self.sessions.give_back(flow.session);
         self.streams.give_back(flow.stream);
         self.flows.remove(idx);
         self.stats.sessions_finished += 1;
-        if mail {
+        if flow.mail {
             self.stats.mail_sessions += 1;
         }
     }
@@ -1045,7 +1050,7 @@ mod tests {
         assert_eq!(e.stats().sessions_not_inspected, 0);
         // The oldest closed sessions made way, each reported with what it learnt.
         assert_eq!(sink.0.len(), 8);
-        assert!(sink.0.iter().all(|s| s.facts.is_some_and(|f| f.mail == Some(MailProto::Smtp))));
+        assert!(sink.0.iter().all(|s| s.mail && s.facts.is_some_and(|f| f.mail == Some(MailProto::Smtp))));
         assert_eq!(e.stats().flows_evicted, 8);
     }
 

@@ -46,6 +46,8 @@ impl SessionSink for Records<'_> {
         write_json(&borrowed_record(session, policies), &mut self.line)
             .unwrap_or_else(|e| panic!("borrowed record does not serialise: {e}"));
         assert_eq!(self.line, owned.as_bytes(), "inspect's line differs from the reporter's record");
+        // Whether a session is reported is decided from the flow's flag, not its facts.
+        assert_eq!(session.mail, session.facts().is_some_and(|f| f.mail.is_some()), "mail flag and facts disagree");
         let _ = session.is_reportable();
         self.count += 1;
     }

@@ -207,14 +207,19 @@ fn pipeline_rows(rows: &mut Vec<Row>, results: &[PipelineResult]) {
     for p in results {
         let Some(r) = &p.reported else { continue };
         let reported = r.records + r.dropped;
-        let built = r.records as f64 / reported.max(1) as f64 * 100.0;
+        let built = match reported {
+            0 => "none to build".to_string(),
+            n => {
+                format!("records built for {:.1} % (the rest dropped: ring full)", r.records as f64 / n as f64 * 100.0)
+            }
+        };
         rows.push(Row {
             figure: format!(
                 "pipeline with the reporter's ring, 1 core (records built on the other), {}",
                 mix_name(p.mix)
             ),
             value: format!(
-                "{:.2} Mpps, {:.0} ns/packet; {reported} of {} sessions reported (mail or a mail port), records built for {built:.1} % (the rest dropped: ring full)",
+                "{:.2} Mpps, {:.0} ns/packet; {reported} of {} sessions reported (mail or a mail port), {built}",
                 r.mpps, r.ns_per_packet, r.sessions
             ),
             target: String::new(),
