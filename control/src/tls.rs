@@ -2,16 +2,13 @@
 //! and client certificates required and verified against the configured CA.
 
 use crate::config::TlsListenerConfig;
+use mailgate_protocol::channel::tls_provider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
 use std::path::Path;
 use std::sync::Arc;
-
-fn provider() -> Arc<rustls::crypto::CryptoProvider> {
-    Arc::new(rustls::crypto::ring::default_provider())
-}
 
 fn read_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, String> {
     let certs = CertificateDer::pem_file_iter(path)
@@ -29,13 +26,13 @@ pub fn server_config(config: &TlsListenerConfig) -> Result<Arc<ServerConfig>, St
     for cert in read_certs(&config.client_ca_file)? {
         roots.add(cert).map_err(|e| format!("{}: {e}", config.client_ca_file.display()))?;
     }
-    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
+    let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), tls_provider())
         .build()
         .map_err(|e| format!("{}: {e}", config.client_ca_file.display()))?;
     let chain = read_certs(&config.cert_file)?;
     let key =
         PrivateKeyDer::from_pem_file(&config.key_file).map_err(|e| format!("{}: {e}", config.key_file.display()))?;
-    let server = ServerConfig::builder_with_provider(provider())
+    let server = ServerConfig::builder_with_provider(tls_provider())
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_client_cert_verifier(verifier)

@@ -5,7 +5,10 @@ mod common;
 
 use common::*;
 use mailgate_dataplane::report::Endpoint;
+use mailgate_protocol::channel::tls_provider;
 use rcgen::{BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -105,12 +108,11 @@ fn only_dataplanes_with_a_valid_client_certificate_get_in() {
     let mut roots = rustls::RootCertStore::empty();
     let ca_der = rustls::pki_types::CertificateDer::from(ca.cert.der().to_vec());
     roots.add(ca_der).unwrap_or_else(|e| panic!("{e}"));
-    let client =
-        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap_or_else(|e| panic!("{e}"))
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+    let client = rustls::ClientConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .unwrap_or_else(|e| panic!("{e}"))
+        .with_root_certificates(roots)
+        .with_no_client_auth();
     let name = rustls::pki_types::ServerName::try_from("control.test").unwrap_or_else(|e| panic!("{e}"));
     let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(client), name).unwrap_or_else(|e| panic!("{e}"));
     let mut sock = std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{e}"));
@@ -136,4 +138,28 @@ fn only_dataplanes_with_a_valid_client_certificate_get_in() {
         "nothing stored from the others"
     );
     assert_eq!(forger.counter("records_acked") + impostor.counter("records_acked"), 0);
+
+    // The rightful gateway's handshake, with the channel's crypto as the
+    // reporter has it, agrees on the post-quantum hybrid key exchange.
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_file_iter(&good.0).and_then(|certs| certs.collect()).unwrap_or_else(|e| panic!("{e}"));
+    let key = PrivateKeyDer::from_pem_file(&good.1).unwrap_or_else(|e| panic!("{e}"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from(ca.cert.der().to_vec())).unwrap_or_else(|e| panic!("{e}"));
+    let client = rustls::ClientConfig::builder_with_provider(tls_provider())
+        .with_safe_default_protocol_versions()
+        .and_then(|c| c.with_root_certificates(roots).with_client_auth_cert(chain, key))
+        .unwrap_or_else(|e| panic!("{e}"));
+    let name = rustls::pki_types::ServerName::try_from("control.test").unwrap_or_else(|e| panic!("{e}"));
+    let mut conn = rustls::ClientConnection::new(std::sync::Arc::new(client), name).unwrap_or_else(|e| panic!("{e}"));
+    let mut sock = std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{e}"));
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap_or_else(|e| panic!("{e}"));
+    while conn.is_handshaking() {
+        conn.complete_io(&mut sock).unwrap_or_else(|e| panic!("handshake: {e}"));
+    }
+    assert_eq!(
+        conn.negotiated_key_exchange_group().map(|group| group.name()),
+        Some(rustls::NamedGroup::X25519MLKEM768),
+        "the control channel's key exchange"
+    );
 }

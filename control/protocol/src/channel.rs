@@ -31,6 +31,15 @@ pub const DEFAULT_MAX_FRAME_BYTES: u32 = 4 << 20;
 /// Bytes of the length prefix in front of every frame.
 pub const LENGTH_PREFIX_BYTES: usize = 4;
 
+/// The crypto both ends of the TLS channel use: rustls over aws-lc-rs,
+/// whose key exchange prefers the post-quantum hybrid X25519MLKEM768, so
+/// that records taken off the wire today (user names, hosts, verdicts)
+/// cannot be decrypted later by a quantum computer. Either end falls back
+/// to X25519 with a peer that has no hybrid.
+pub fn tls_provider() -> std::sync::Arc<rustls::crypto::CryptoProvider> {
+    std::sync::Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
 /// Names of the counters the reporter itself keeps, reported in
 /// [`Hello::counters`] and [`Stats::counters`] next to the caller's own.
 pub mod counter {

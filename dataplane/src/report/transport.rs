@@ -3,6 +3,7 @@
 
 use super::config::Endpoint;
 use super::ReportError;
+use mailgate_protocol::channel::tls_provider;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::{ClientConfig, ClientConnection, RootCertStore, StreamOwned};
@@ -39,7 +40,7 @@ impl Connector {
                 let chain = read_certs(cert_file)?;
                 let key = PrivateKeyDer::from_pem_file(key_file)
                     .map_err(|e| ReportError::Tls(format!("{}: {e}", key_file.display())))?;
-                let config = ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                let config = ClientConfig::builder_with_provider(tls_provider())
                     .with_safe_default_protocol_versions()
                     .map_err(|e| ReportError::Tls(e.to_string()))?
                     .with_root_certificates(roots)
