@@ -7,7 +7,7 @@
 # (swaks, curl, openssl, Python) on the other — with the policy of
 # scripts/e2e/policy.toml, reporting to mailgate-control and its SQLite
 # store: approved and unapproved mail sessions, web traffic beside them. It
-# ends with a short report: sessions seen, blocked, by rule, what each
+# ends with a short report: sessions reported, blocked, by rule, what each
 # client saw, and the commands to look further. This is the end-to-end
 # test's own run (scripts/e2e/run.sh, docs/e2e.md), in block mode only.
 #

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Readable summaries of an end-to-end run's results (scripts/e2e/run.sh):
 
-    report.py run OUT          the whole run: per mode, sessions seen,
+    report.py run OUT          the whole run: per mode, sessions reported,
                                blocked, by rule (the live records the
                                control plane stored), what the clients saw,
                                throughput, and commands to look further
@@ -50,14 +50,15 @@ def summary_line(path):
 
 
 def describe_records(records, indent="  "):
-    """Sessions seen, blocked, by rule."""
+    """Sessions reported (mail, or a mail port), blocked, by rule."""
     lines = []
     mail = [r for r in records if r.get("mail_proto")]
     actions = collections.Counter(r["verdict"]["action"] for r in records)
     blocked = sum(n for a, n in actions.items() if a in BLOCKING)
     would = sum(n for a, n in actions.items() if a in WOULD_BLOCK)
     lines.append(
-        f"{indent}sessions seen: {len(records)} ({len(mail)} mail), blocked {blocked}, "
+        f"{indent}sessions reported: {len(records)} ({len(mail)} mail, {len(records) - len(mail)} with no mail protocol seen), "
+        f"blocked {blocked}, "
         f"would block {would}, alerts {actions.get('alert', 0)}, passed {actions.get('pass', 0)}"
     )
     by_rule = collections.Counter(
