@@ -197,7 +197,9 @@ fn live_run_records_reach_the_api_with_the_same_verdicts() {
     }
     let dir = scratch("run");
     let control = start_control(&dir.0);
-    let config = dataplane_config(&dir.0, &control, "gw-live", "mbufs = 8191\nstats_interval_s = 0");
+    // A one-place ring: the sessions all end at once when the run stops,
+    // and the worker must wait for the reporter rather than drop them.
+    let config = dataplane_config(&dir.0, &control, "gw-live", "mbufs = 8191\nstats_interval_s = 0\nring_capacity = 1");
     let capture = corpus_dir().join("ndpi-smtp-starttls.pcap");
     // An HTTPS session arrives on the outside port beside the mail: the
     // gateway inspects it and lets it pass, but does not report it.

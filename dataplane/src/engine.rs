@@ -294,6 +294,11 @@ pub trait SessionSink {
     /// offline ones (`inspect`'s writer, an import) wait for room instead of
     /// dropping records.
     fn emit(&mut self, session: &mut SessionEnd<'_>);
+
+    /// The worker has stopped taking packets and is about to end every
+    /// flow at once (shutdown): from now on a sink may wait, for a bounded
+    /// time, for room rather than drop what it is handed.
+    fn ending(&mut self) {}
 }
 
 /// Engine counters (read through [`Engine::stats`]).

@@ -82,8 +82,10 @@ impl<S: SessionSink> Worker<S> {
         self.counters.flows_active.store(self.engine.flows_active() as u64, Ordering::Relaxed);
     }
 
-    /// Ends every tracked flow and emits its record (at shutdown or end of capture).
+    /// Ends every tracked flow and emits its record (at shutdown or end of
+    /// capture); the sink is told first, so that it may wait for room.
     pub fn finish(&mut self) {
+        self.sink.ending();
         self.engine.finish_all(&mut self.sink);
         self.counters.flows_active.store(0, Ordering::Relaxed);
     }

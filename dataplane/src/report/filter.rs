@@ -26,4 +26,8 @@ impl<S: SessionSink> SessionSink for ReportFilter<S> {
             self.inner.emit(session);
         }
     }
+
+    fn ending(&mut self) {
+        self.inner.ending();
+    }
 }

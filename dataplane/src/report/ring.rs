@@ -48,7 +48,8 @@ pub fn session_ring<T: RingItem>(
         let _ = give_back.try_push(spare);
     }
     let dropped = Arc::new(AtomicU64::new(0));
-    (RingSink { producer, returned, dropped: Arc::clone(&dropped) }, RingSource { consumer, give_back, dropped })
+    let sink = RingSink { producer, returned, dropped: Arc::clone(&dropped), wait_until: None };
+    (sink, RingSource { consumer, give_back, dropped })
 }
 
 /// A worker's ring of finished sessions, with one spare box of facts per
@@ -57,11 +58,18 @@ pub fn facts_ring(capacity: usize) -> (RingSink<ReportedSession>, RingSource<Rep
     session_ring(capacity, std::iter::repeat_with(Box::<SessionFacts>::default).take(capacity.max(1)))
 }
 
+/// How long a worker that is ending its flows at shutdown waits, in all,
+/// for the reporter to make room (it keeps draining the rings meanwhile).
+const ENDING_PATIENCE: Duration = Duration::from_secs(10);
+
 /// The worker's end of its ring.
 pub struct RingSink<T: RingItem> {
     producer: HeapProd<T>,
     returned: HeapCons<T::Spare>,
     dropped: Arc<AtomicU64>,
+    /// Set once the worker ends its flows (see [`SessionSink::ending`]):
+    /// until then a full ring drops at once, after it waits until this.
+    wait_until: Option<Instant>,
 }
 
 impl<T: RingItem> RingSink<T> {
@@ -79,6 +87,14 @@ impl<T: RingItem> RingSink<T> {
         // Single writer: a relaxed load+store avoids a locked RMW on the worker.
         self.dropped.store(self.dropped.load(Ordering::Relaxed).wrapping_add(1), Ordering::Relaxed);
     }
+
+    /// Sleeps until the ring has a free place, and a spare when one is
+    /// needed, or until `deadline`.
+    fn wait_for_room(&self, needs_spare: bool, deadline: Instant) {
+        while (self.producer.is_full() || (needs_spare && self.returned.is_empty())) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
 }
 
 impl<T: RingItem + Clone> RingSink<T> {
@@ -94,11 +110,7 @@ impl RingSink<ReportedSession> {
     /// them, so `session` keeps them for the caller's other uses. Offline
     /// producers only (`inspect` importing a capture).
     pub fn push_copy_or_wait(&mut self, session: &SessionEnd<'_>, patience: Duration) -> bool {
-        let deadline = Instant::now() + patience;
-        let needs_spare = session.facts().is_some();
-        while (self.producer.is_full() || (needs_spare && self.returned.is_empty())) && Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        self.wait_for_room(session.facts().is_some(), Instant::now() + patience);
         let facts = match session.facts() {
             None => None,
             Some(facts) => match self.returned.try_pop() {
@@ -119,8 +131,12 @@ impl RingSink<ReportedSession> {
 impl SessionSink for RingSink<ReportedSession> {
     /// Takes the session's facts out of the pool in exchange for a spare
     /// and pushes the session; counts it as dropped when the ring is full
-    /// or no spare is back yet (the reporter is that far behind).
+    /// or no spare is back yet (the reporter is that far behind) — once the
+    /// worker is ending its flows, only after waiting for room in vain.
     fn emit(&mut self, session: &mut SessionEnd<'_>) {
+        if let Some(deadline) = self.wait_until {
+            self.wait_for_room(session.facts().is_some(), deadline);
+        }
         if self.producer.is_full() {
             self.count_drop();
             return;
@@ -130,6 +146,13 @@ impl SessionSink for RingSink<ReportedSession> {
             Some(item) => _ = self.push_value(item),
             None => self.count_drop(),
         }
+    }
+
+    /// At shutdown every flow ends at once, more than the ring may hold:
+    /// the worker no longer forwards packets, so it waits (up to
+    /// [`ENDING_PATIENCE`] in all) for the reporter instead of dropping.
+    fn ending(&mut self) {
+        self.wait_until = Some(Instant::now() + ENDING_PATIENCE);
     }
 }
 

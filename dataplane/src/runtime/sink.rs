@@ -32,6 +32,10 @@ impl<S: SessionSink> SessionSink for Counted<S> {
         self.finished.store(self.finished.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
         self.inner.emit(session);
     }
+
+    fn ending(&mut self) {
+        self.inner.ending();
+    }
 }
 
 /// A sink that drops sessions, for running before a reporter is attached

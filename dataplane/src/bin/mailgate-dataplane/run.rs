@@ -50,8 +50,14 @@ enum RunSink {
 impl SessionSink for RunSink {
     fn emit(&mut self, session: &mut SessionEnd<'_>) {
         if let RunSink::Ring(ring) = self {
-            // A full ring counts the record as dropped; the worker never waits.
+            // A full ring counts the record as dropped; a running worker never waits.
             ring.emit(session);
+        }
+    }
+
+    fn ending(&mut self) {
+        if let RunSink::Ring(ring) = self {
+            ring.ending();
         }
     }
 }
