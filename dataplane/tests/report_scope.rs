@@ -4,17 +4,17 @@
 //! go through a worker whose sink is the report filter built from the
 //! parsed configuration.
 
+mod corpus_frames;
+
+use corpus_frames::frames_of;
 use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
-use mailgate_dataplane::io::mem::{MemFrame, MemIo};
-use mailgate_dataplane::io::pcap::PcapIo;
-use mailgate_dataplane::io::{Burst, Frame, PacketIo};
+use mailgate_dataplane::io::mem::MemIo;
 use mailgate_dataplane::report::ReportFilter;
 use mailgate_dataplane::settings::RuntimeConfig;
 use mailgate_dataplane::verdict::{load_policy, Verdicts};
 use mailgate_dataplane::worker::{PortPair, Worker};
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::sync::Arc;
 
 /// The server port of every session the filter passes on.
 struct Ports(Rc<RefCell<Vec<u16>>>);
@@ -22,23 +22,6 @@ impl SessionSink for Ports {
     fn emit(&mut self, session: &mut SessionEnd<'_>) {
         self.0.borrow_mut().push(session.server.port);
     }
-}
-
-fn frames_of(names: &[&str]) -> Vec<MemFrame<'static>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    let mut frames = Vec::new();
-    for name in names {
-        let mut io = PcapIo::open(&dir.join(name)).unwrap();
-        loop {
-            let mut burst = Burst::new();
-            io.rx_burst(0, &mut burst);
-            if burst.is_empty() {
-                break;
-            }
-            frames.extend(burst.iter().map(|f| MemFrame::new(Arc::from(f.data()), None)));
-        }
-    }
-    frames
 }
 
 /// The server ports of the sessions reported under `report_table`.

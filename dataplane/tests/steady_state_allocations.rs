@@ -3,16 +3,17 @@
 //! parsers, verdicts, RSTs) makes zero heap allocations. A counting global
 //! allocator proves it.
 
+mod corpus_frames;
+
+use corpus_frames::frames_of;
 use mailgate_dataplane::engine::{Engine, EngineConfig, SessionEnd, SessionSink};
 use mailgate_dataplane::io::mem::{MemFrame, MemIo};
-use mailgate_dataplane::io::pcap::PcapIo;
-use mailgate_dataplane::io::{Burst, Frame, PacketIo};
 use mailgate_dataplane::report::facts_ring;
 use mailgate_dataplane::verdict::{load_policy, Verdicts};
 use mailgate_dataplane::worker::{PortPair, Worker};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 
 struct Counting;
 static COUNTING: AtomicBool = AtomicBool::new(false);
@@ -53,23 +54,6 @@ impl SessionSink for CountingSink {
     fn emit(&mut self, _session: &mut SessionEnd<'_>) {
         self.0 += 1;
     }
-}
-
-fn frames_of(names: &[&str]) -> Vec<MemFrame<'static>> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
-    let mut frames = Vec::new();
-    for name in names {
-        let mut io = PcapIo::open(&dir.join(name)).unwrap();
-        loop {
-            let mut burst = Burst::new();
-            io.rx_burst(0, &mut burst);
-            if burst.is_empty() {
-                break;
-            }
-            frames.extend(burst.iter().map(|f| MemFrame::new(Arc::from(f.data()), None)));
-        }
-    }
-    frames
 }
 
 /// The corpus sessions every test replays: SMTP (STARTTLS, pipelining,
