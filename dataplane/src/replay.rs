@@ -45,6 +45,13 @@ impl ReplaySummary {
     }
 }
 
+/// Sees every session `inspect` writes, before its record is built from
+/// the same facts: so it gets them to read (and copy), never to take.
+pub trait SessionObserver {
+    /// One session on its way to the writer.
+    fn observe(&mut self, session: &SessionEnd<'_>);
+}
+
 /// Finished sessions handed to the writer thread at once: one wake-up of
 /// the writer per batch, not per session.
 const BATCH: usize = 32;
@@ -70,7 +77,7 @@ struct ToWriter<'w> {
     /// output failed): nothing more is queued.
     full: Option<Sender<Batch>>,
     empty: Receiver<Batch>,
-    also: Option<&'w mut dyn SessionSink>,
+    also: Option<&'w mut dyn SessionObserver>,
     all_flows: bool,
 }
 
@@ -106,7 +113,7 @@ impl SessionSink for ToWriter<'_> {
             return;
         }
         if let Some(also) = self.also.as_mut() {
-            also.emit(session);
+            also.observe(session);
         }
         // The writer gives back as many boxes as it got: there is a spare
         // unless the output failed midway.
@@ -165,18 +172,15 @@ pub fn replay(
     replay_into(capture, policy, config, all_flows, out, None)
 }
 
-/// [`replay`], also handing every written session to `also` (the
-/// reporter's ring, to import a capture into the control plane). `also`
-/// sees each session first and must leave its facts in place (copy them,
-/// as [`crate::report::RingSink::push_copy_or_wait`] does): the record
-/// written to `out` is built from them afterwards.
+/// [`replay`], also showing every written session to `also` (the
+/// reporter's ring, to import a capture into the control plane).
 pub fn replay_into<'w>(
     capture: &Path,
     policy: PolicyHandle,
     config: &EngineConfig,
     all_flows: bool,
     out: &'w mut (dyn Write + Send),
-    also: Option<&'w mut dyn SessionSink>,
+    also: Option<&'w mut dyn SessionObserver>,
 ) -> Result<ReplaySummary, ReplayError> {
     let mut io = PcapIo::open(capture)?;
     let engine = Engine::new(config, Verdicts::new(policy.clone()));

@@ -3,9 +3,9 @@
 //! on stderr, exit status 2 for bad input. With `[dataplane.report]` in the
 //! config file the records also go to the control plane (an import).
 
-use mailgate_dataplane::engine::{ReportedSession, SessionEnd, SessionSink};
+use mailgate_dataplane::engine::{ReportedSession, SessionEnd};
 use mailgate_dataplane::record::to_record;
-use mailgate_dataplane::replay::{replay_into, ReplayError};
+use mailgate_dataplane::replay::{replay_into, ReplayError, SessionObserver};
 use mailgate_dataplane::report::{facts_ring, MailboxControl, PolicyMailbox, Reporter, RingSink};
 use mailgate_dataplane::settings::RuntimeConfig;
 use mailgate_dataplane::verdict::PolicyHandle;
@@ -41,9 +41,8 @@ pub struct InspectArgs {
 /// import must not lose records the way a busy worker would.
 struct Import(RingSink<ReportedSession>);
 
-impl SessionSink for Import {
-    fn emit(&mut self, session: &mut SessionEnd<'_>) {
-        // A copy: the records written to stdout read the same facts afterwards.
+impl SessionObserver for Import {
+    fn observe(&mut self, session: &SessionEnd<'_>) {
         self.0.push_copy_or_wait(session, IMPORT_PATIENCE);
     }
 }
@@ -78,7 +77,7 @@ pub fn run(args: InspectArgs) -> u8 {
         None => None,
     };
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout());
-    let also = import.as_mut().map(|(sink, _)| sink as &mut dyn SessionSink);
+    let also = import.as_mut().map(|(sink, _)| sink as &mut dyn SessionObserver);
     let result = replay_into(&args.capture, policy, &engine, args.all_flows, &mut out, also);
     let _ = out.flush();
     if let Some((_, reporter)) = import {
