@@ -7,6 +7,7 @@ use crate::engine::{Engine, EngineConfig, EngineStats, ReportedSession, SessionE
 use crate::io::pcap::{CaptureError, PcapIo};
 use crate::io::PacketIo;
 use crate::record::{borrowed_record, write_json};
+use crate::report::ReportFilter;
 use crate::session::SessionFacts;
 use crate::verdict::{PolicyHandle, Verdicts};
 use crate::worker::{PortPair, Worker};
@@ -63,8 +64,8 @@ const BATCHES: usize = 4;
 /// with the facts' boxes to reuse.
 type Batch = Vec<ReportedSession>;
 
-/// The engine's sink: collects reportable sessions into batches for the
-/// writer thread (and hands each to `also`). The engine's thread inspects
+/// The engine's sink, behind the report filter: collects sessions into
+/// batches for the writer thread (and shows each to `also`). The engine's thread inspects
 /// while the writer builds and writes records, as the live appliance's
 /// reporter builds them off the workers.
 struct ToWriter<'w> {
@@ -78,7 +79,6 @@ struct ToWriter<'w> {
     full: Option<Sender<Batch>>,
     empty: Receiver<Batch>,
     also: Option<&'w mut dyn SessionObserver>,
-    all_flows: bool,
 }
 
 impl ToWriter<'_> {
@@ -109,7 +109,7 @@ impl ToWriter<'_> {
 
 impl SessionSink for ToWriter<'_> {
     fn emit(&mut self, session: &mut SessionEnd<'_>) {
-        if self.full.is_none() || !(self.all_flows || session.is_reportable()) {
+        if self.full.is_none() {
             return;
         }
         if let Some(also) = self.also.as_mut() {
@@ -191,8 +191,9 @@ pub fn replay_into<'w>(
     }
     let batch = Batch::with_capacity(BATCH);
     let spares = std::iter::repeat_with(Box::<SessionFacts>::default).take(BATCH * BATCHES).collect();
-    let sink = ToWriter { batch, spares, full: Some(full), empty, also, all_flows };
-    let mut worker = Worker::new(engine, sink);
+    let sink = ToWriter { batch, spares, full: Some(full), empty, also };
+    // What a gateway would report, or every flow.
+    let mut worker = Worker::new(engine, ReportFilter::new(sink, all_flows));
     let pairs = [PortPair { inside: 0, outside: 1 }];
     let started = Instant::now();
     std::thread::scope(|scope| {
@@ -214,7 +215,7 @@ pub fn replay_into<'w>(
             }
         }
         worker.finish();
-        worker.sink.finish();
+        worker.sink.inner_mut().finish();
         let records = writer
             .join()
             .map_err(|_| ReplayError::Output(std::io::Error::other("the record writer thread panicked")))?

@@ -1,6 +1,6 @@
-//! Which finished sessions a gateway reports: the ones `inspect` writes by
-//! default — mail, or a mail port whatever it carried — or, with
-//! `all_flows`, every TCP flow. Web and other non-mail sessions would
+//! Which finished sessions a gateway reports — mail, or a mail port
+//! whatever it carried — or, with `all_flows`, every TCP flow; `inspect`
+//! writes through the same filter. Web and other non-mail sessions would
 //! otherwise fill the reporter's rings and the control plane's store, and
 //! under load cost mail sessions their records.
 
@@ -16,6 +16,11 @@ impl<S> ReportFilter<S> {
     /// Reports mail and mail-port sessions to `inner`, or every flow with `all_flows`.
     pub fn new(inner: S, all_flows: bool) -> Self {
         ReportFilter { inner, all_flows }
+    }
+
+    /// The sink behind the filter (to finish it once the flows are ended).
+    pub fn inner_mut(&mut self) -> &mut S {
+        &mut self.inner
     }
 }
 
