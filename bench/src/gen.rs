@@ -72,12 +72,32 @@ struct Open {
     rest: std::vec::IntoIter<Frame>,
 }
 
+/// Where generated frames go, in time order: a pcap file (`gen`), or
+/// memory (`send` generating its flows without a file).
+pub trait FrameSink {
+    /// Takes the next frame.
+    fn put(&mut self, frame: Frame) -> io::Result<()>;
+}
+
+impl<W: Write> FrameSink for pcap::Writer<W> {
+    fn put(&mut self, frame: Frame) -> io::Result<()> {
+        self.write(&frame)
+    }
+}
+
+impl FrameSink for Vec<Frame> {
+    fn put(&mut self, frame: Frame) -> io::Result<()> {
+        self.push(frame);
+        Ok(())
+    }
+}
+
 /// Generates the capture described by `config` into `capture`, a truth line
 /// per flow into `truth`; `progress` is called with the number of flows
 /// made so far.
-pub fn generate<W: Write, T: Write>(
+pub fn generate<C: FrameSink, T: Write>(
     config: &GenConfig,
-    capture: &mut pcap::Writer<W>,
+    capture: &mut C,
     truth: &mut T,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Summary, GenError> {
@@ -131,21 +151,26 @@ pub fn generate<W: Write, T: Write>(
         let Some(mut open) = slots[slot].take() else {
             continue;
         };
-        capture.write(&open.head)?;
         if summary.frames == 0 {
             summary.first_us = open.head.ts_us;
         }
         summary.frames += 1;
         summary.bytes += open.head.data.len() as u64;
         summary.last_us = open.head.ts_us;
-        match open.rest.next() {
+        let next_head = open.rest.next();
+        let frame = match next_head {
             Some(head) => {
                 due.push(Reverse((head.ts_us, flow, slot)));
-                open.head = head;
+                let frame = std::mem::replace(&mut open.head, head);
                 slots[slot] = Some(open);
+                frame
             }
-            None => free.push(slot),
-        }
+            None => {
+                free.push(slot);
+                open.head
+            }
+        };
+        capture.put(frame)?;
     }
     Ok(summary)
 }

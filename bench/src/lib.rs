@@ -14,7 +14,8 @@
 //!   hello longer than one segment); [`records`] the TLS records around it.
 //! - [`pcap::Writer`] writes classic pcap.
 //! - [`run`] is the benchmark suite (`mailgate-bench run`, results in
-//!   `bench/RESULTS.md`); [`send`] the DPDK sender of its latency figure.
+//!   `bench/RESULTS.md`); [`send`] the DPDK traffic generator (a capture or
+//!   generated flows into two ports at a fixed rate), behind its latency figure.
 //!
 //! # Crafting a capture
 //!

@@ -30,8 +30,9 @@ enum Command {
     Gen(GenArgs),
     /// Run the benchmark suite: results.json, mpps.svg and a Markdown table.
     Run(RunArgs),
-    /// Replay a capture into two DPDK ports at a fixed rate and measure what
-    /// comes back (latency through the appliance). EAL arguments after `--`.
+    /// Replay a capture, or flows generated in memory, into two DPDK ports at
+    /// a fixed rate and measure what comes back (latency through the
+    /// appliance). EAL arguments after `--`.
     #[cfg(feature = "dpdk")]
     Send(SendArgs),
 }
@@ -66,22 +67,32 @@ struct RunArgs {
 
 #[cfg(feature = "dpdk")]
 #[derive(clap::Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["capture", "flows"])))]
 struct SendArgs {
     /// The capture to replay, looped (each loop's sessions made new).
     #[arg(long, value_name = "FILE.pcap")]
-    capture: PathBuf,
+    capture: Option<PathBuf>,
+    /// Generate this many TCP flows in memory instead of reading a capture
+    /// (`gen`'s generator, before sending starts), looped like a capture.
+    #[arg(long, value_name = "N")]
+    flows: Option<u64>,
+    /// Traffic mix of the generated flows.
+    #[arg(long, value_enum, default_value = "realistic", conflicts_with = "capture")]
+    mix: Mix,
+    /// Seed of the generated flows; the same seed gives the same frames.
+    #[arg(long, value_name = "S", default_value = "1", conflicts_with = "capture")]
+    seed: u64,
     /// Frames per second to offer.
     #[arg(long, value_name = "PPS")]
     rate: u64,
     /// Seconds to send for.
     #[arg(long, value_name = "SECS", default_value = "10")]
     duration: f64,
-    /// DPDK port cabled to the appliance's inside port (client frames leave here).
-    #[arg(long, value_name = "PORT", default_value = "0")]
-    inside_port: u16,
-    /// DPDK port cabled to the appliance's outside port (server frames leave here).
-    #[arg(long, value_name = "PORT", default_value = "1")]
-    outside_port: u16,
+    /// The DPDK ports cabled to the appliance's inside port (client frames
+    /// leave there) and to its outside port (server frames), in that order;
+    /// each receives what the appliance forwards from the other.
+    #[arg(long = "port", value_name = "IN,OUT", value_delimiter = ',', default_value = "0,1")]
+    ports: Vec<u16>,
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     json: Option<PathBuf>,
@@ -148,12 +159,20 @@ fn run_suite(args: RunArgs) -> anyhow::Result<()> {
 
 #[cfg(feature = "dpdk")]
 fn send(args: SendArgs) -> anyhow::Result<()> {
+    use mailgate_bench::send::Source;
+    let &[inside, outside] = args.ports.as_slice() else {
+        anyhow::bail!("--port takes two ports, inside then outside (`--port 0,1`); got {:?}", args.ports);
+    };
+    let source = match (args.capture, args.flows) {
+        (Some(path), _) => Source::Capture(path),
+        (None, Some(flows)) => Source::Generated(GenConfig { flows, seed: args.seed, mix: args.mix }),
+        (None, None) => anyhow::bail!("give --capture FILE or --flows N"),
+    };
     let config = mailgate_bench::send::SendConfig {
-        capture: args.capture,
+        source,
         rate: args.rate,
         duration_s: args.duration,
-        inside_port: args.inside_port,
-        outside_port: args.outside_port,
+        ports: [inside, outside],
         eal_args: args.eal_args,
         json: args.json,
         linger: std::time::Duration::try_from_secs_f64(args.linger).context("--linger")?,

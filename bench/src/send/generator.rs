@@ -1,4 +1,4 @@
-//! The generator itself: frames prepared from the capture, the paced send
+//! The generator itself: frames prepared from the capture or generated, the paced send
 //! loop over the dataplane's DPDK wrapper, the latency histogram.
 
 use std::collections::HashMap;
@@ -11,7 +11,8 @@ use mailgate_dataplane::decode::{decode_ethernet, Decoded};
 use mailgate_dataplane::io::dpdk::{DpdkIo, Eal, Mempool, Port, PortSetup, TscClock};
 use mailgate_dataplane::io::{Burst, Frame, PacketIo, BURST};
 
-use super::{Latency, SendConfig, SendReport};
+use super::{GeneratedFlows, Latency, SendConfig, SendReport, Source};
+use crate::gen::generate;
 use crate::run::captures;
 
 /// Bytes of the send time appended to every frame.
@@ -74,16 +75,31 @@ fn tcp_offset(frame: &[u8], ip: usize) -> Option<usize> {
     }
 }
 
-/// Reads the capture and works out each frame's side and sequence patch.
-fn prepare(path: &std::path::Path) -> anyhow::Result<Vec<Prepared>> {
-    let frames = captures::load(path)?;
-    ensure!(!frames.is_empty(), "{} has no frames", path.display());
+/// The bytes of every frame of `source`, in order: the capture read, or
+/// the flows generated in memory.
+fn frames_of(source: &Source) -> anyhow::Result<Vec<Vec<u8>>> {
+    Ok(match source {
+        Source::Capture(path) => {
+            let frames = captures::load(path)?;
+            ensure!(!frames.is_empty(), "{} has no frames", path.display());
+            frames.iter().map(|f| f.data.to_vec()).collect()
+        }
+        Source::Generated(config) => {
+            ensure!(config.flows > 0, "--flows must be positive");
+            let mut frames = Vec::new();
+            generate(config, &mut frames, &mut std::io::sink(), &mut |_| {}).context("generating the flows")?;
+            frames.into_iter().map(|f| f.data).collect()
+        }
+    })
+}
+
+/// Works out each frame's side and sequence patch.
+fn prepare(frames: Vec<Vec<u8>>) -> Vec<Prepared> {
     type Ep = (IpAddr, u16);
     let mut clients: HashMap<(Ep, Ep), Ep> = HashMap::new();
     let mut out = Vec::with_capacity(frames.len());
-    for f in &frames {
-        let mut data = f.data.to_vec();
-        let (side, patch) = match decode_ethernet(&f.data) {
+    for mut data in frames {
+        let (side, patch) = match decode_ethernet(&data) {
             Decoded::Tcp(seg) => {
                 let (src, dst) = ((seg.src, seg.src_port), (seg.dst, seg.dst_port));
                 let key = if src <= dst { (src, dst) } else { (dst, src) };
@@ -95,7 +111,7 @@ fn prepare(path: &std::path::Path) -> anyhow::Result<Vec<Prepared>> {
                     src
                 });
                 let from_client = src == client;
-                let tcp = tcp_offset(&f.data, seg.layout.ip_offset).filter(|_| !seg.layout.encapsulated);
+                let tcp = tcp_offset(&data, seg.layout.ip_offset).filter(|_| !seg.layout.encapsulated);
                 // The client's sequence number, or the server's acknowledgement of it.
                 let field = match (tcp, from_client, seg.flags.ack) {
                     (Some(t), true, _) => Some(t + 4),
@@ -103,8 +119,8 @@ fn prepare(path: &std::path::Path) -> anyhow::Result<Vec<Prepared>> {
                     _ => None,
                 };
                 let patch = field.zip(tcp).and_then(|(field, t)| {
-                    let word = f.data.get(field..field + 4)?;
-                    let sum = f.data.get(t + 16..t + 18)?;
+                    let word = data.get(field..field + 4)?;
+                    let sum = data.get(t + 16..t + 18)?;
                     Some(SeqPatch {
                         field,
                         checksum: t + 16,
@@ -120,7 +136,7 @@ fn prepare(path: &std::path::Path) -> anyhow::Result<Vec<Prepared>> {
         data.extend_from_slice(&[0; STAMP_LEN]);
         out.push(Prepared { data, side, patch });
     }
-    Ok(out)
+    out
 }
 
 impl Prepared {
@@ -200,22 +216,22 @@ fn await_path(io: &mut DpdkIo<'_>, clock: &TscClock, ports: [u16; 2]) -> anyhow:
 /// Runs the sender; DPDK's EAL is initialised here (once per process).
 pub fn send(config: &SendConfig) -> anyhow::Result<SendReport> {
     ensure!(config.rate > 0, "--rate must be positive");
-    ensure!(config.inside_port != config.outside_port, "the inside and outside ports must differ");
-    let mut frames = prepare(&config.capture)?;
+    let ports = config.ports;
+    ensure!(ports[0] != ports[1], "the inside and outside ports must differ (--port {},{})", ports[0], ports[1]);
+    let mut frames = prepare(frames_of(&config.source)?);
     let eal = Eal::init(&config.eal_args)?;
     let available = eal.ports();
-    for p in [config.inside_port, config.outside_port] {
+    for p in ports {
         ensure!(available.contains(&p), "no DPDK port {p} (ports: {available:?}); check the --vdev arguments");
     }
     let socket = eal.lcore_socket(eal.main_lcore());
     let pool = Mempool::new(&eal, "mgb_send", POOL_MBUFS, 256, socket)?;
     let pools = [&pool];
     let setup = PortSetup { rx_desc: 1024, tx_desc: 1024, rss_hf: None, rx_pools: &pools };
-    let inside = Port::start(&eal, config.inside_port, &setup)?;
-    let outside = Port::start(&eal, config.outside_port, &setup)?;
+    let inside = Port::start(&eal, ports[0], &setup)?;
+    let outside = Port::start(&eal, ports[1], &setup)?;
     let mut io = DpdkIo::new(&[&inside, &outside], 0, BURST as u16, &pool)?;
     let clock = eal.clock();
-    let ports = [config.inside_port, config.outside_port];
     await_path(&mut io, &clock, ports)?;
 
     let mut histogram = Histogram::<u64>::new_with_bounds(1, 60_000_000_000, 3).context("histogram bounds")?;
@@ -280,7 +296,16 @@ pub fn send(config: &SendConfig) -> anyhow::Result<SendReport> {
     let seconds = duration_ns as f64 / 1e9;
     let lost = offered.saturating_sub(forwarded);
     let report = SendReport {
-        capture: config.capture.clone(),
+        capture: match &config.source {
+            Source::Capture(path) => Some(path.clone()),
+            Source::Generated(_) => None,
+        },
+        generated: match config.source {
+            Source::Capture(_) => None,
+            Source::Generated(g) => {
+                Some(GeneratedFlows { mix: captures::mix_name(g.mix).to_string(), flows: g.flows, seed: g.seed })
+            }
+        },
         rate_target_pps: config.rate,
         duration_s: seconds,
         offered,

@@ -1,12 +1,16 @@
 //! `mailgate-bench send`: a DPDK traffic generator for the latency figure.
 //!
-//! It replays a capture into two DPDK ports at a fixed rate — each frame out
-//! of the port on its sender's side (client frames out of the inside port,
-//! server frames out of the outside one) — and receives what the appliance
-//! forwards on the opposite port. Each frame carries its send time in 8
+//! It replays a capture, or flows it generates in memory with `gen`'s
+//! generator (no file), into two DPDK ports at a fixed rate — each frame
+//! out of the port on its sender's side (client frames out of the inside
+//! port, server frames out of the outside one) — and receives what the
+//! appliance forwards on the opposite port. Each frame carries its send time in 8
 //! extra bytes at its end, after the IP datagram (where Ethernet padding
 //! would be: decoders, the appliance's included, go by the IP length), so
 //! every forwarded frame gives one latency sample for an `hdrhistogram`.
+//!
+//! Generated flows are made before sending starts, not while sending: the
+//! generator builds real rustls ClientHellos, far slower than line rate.
 //!
 //! Looping the capture would repeat each flow with the same initial
 //! sequence numbers (retransmissions of closed flows, to the appliance), so
@@ -21,24 +25,45 @@
 
 use std::path::PathBuf;
 
+use crate::gen::GenConfig;
+
 #[cfg(feature = "dpdk")]
 mod generator;
 #[cfg(feature = "dpdk")]
 pub use generator::send;
 
+/// Where the frames sent come from (looped either way).
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A capture file.
+    Capture(PathBuf),
+    /// Flows generated in memory at start, as `gen` would write them.
+    Generated(GenConfig),
+}
+
+/// The generated flows a report describes (`gen`'s arguments).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GeneratedFlows {
+    /// The traffic mix (`gen --mix`).
+    pub mix: String,
+    /// TCP flows per loop.
+    pub flows: u64,
+    /// The seed.
+    pub seed: u64,
+}
+
 /// What to send.
 #[derive(Debug, Clone)]
 pub struct SendConfig {
-    /// The capture to replay (looped).
-    pub capture: PathBuf,
+    /// The frames to send.
+    pub source: Source,
     /// Frames per second to offer.
     pub rate: u64,
     /// Seconds to send for.
     pub duration_s: f64,
-    /// The port facing the appliance's inside port (client frames go out here).
-    pub inside_port: u16,
-    /// The port facing the appliance's outside port.
-    pub outside_port: u16,
+    /// The ports facing the appliance's inside port (client frames go out
+    /// there) and its outside port (server frames), in that order.
+    pub ports: [u16; 2],
     /// EAL arguments.
     pub eal_args: Vec<String>,
     /// Where to write the report as JSON, before lingering.
@@ -74,8 +99,10 @@ pub struct Latency {
 /// What a send run saw.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct SendReport {
-    /// The capture replayed.
-    pub capture: PathBuf,
+    /// The capture replayed (`None` when the flows were generated).
+    pub capture: Option<PathBuf>,
+    /// The flows generated instead of a capture.
+    pub generated: Option<GeneratedFlows>,
     /// Frames per second asked for.
     pub rate_target_pps: u64,
     /// Seconds of sending.
@@ -96,7 +123,7 @@ pub struct SendReport {
     pub foreign: u64,
     /// Frames not sent for want of an mbuf or TX room at the end.
     pub not_sent: u64,
-    /// Complete loops of the capture.
+    /// Complete loops of the capture (or of the generated flows).
     pub loops: u64,
     /// One-way latency through the appliance (and both memif hops).
     pub latency: Latency,
