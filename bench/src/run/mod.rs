@@ -95,8 +95,11 @@ pub struct RunConfig {
 pub struct Scale {
     /// Captures of the three mixes (pipeline, forwarding, offline, latency).
     pub mixes: Vec<CaptureSpec>,
-    /// The large realistic capture of the offline comparison.
-    pub large: Option<CaptureSpec>,
+    /// The large captures of the offline comparison: ten times the mixes'
+    /// frames or more, so that per-capture start-up (cold caches, the
+    /// writer thread, the records of sessions still open at the end) weighs
+    /// as little in `inspect` as in ndpiReader's steady rate.
+    pub large: Vec<CaptureSpec>,
     /// Measuring time per parser case.
     pub parser_time: Duration,
     /// Measuring time per pipeline mix.
@@ -121,7 +124,7 @@ impl Scale {
         if quick {
             Scale {
                 mixes: vec![spec(Mix::Nonmail64, 300), spec(Mix::Realistic, 200), spec(Mix::Mailstorm, 300)],
-                large: None,
+                large: Vec::new(),
                 parser_time: Duration::from_millis(20),
                 pipeline_time: Duration::from_millis(200),
                 memory_flows: 65_536,
@@ -134,7 +137,7 @@ impl Scale {
             // the default pools of both mailgate-dataplane and testpmd.
             Scale {
                 mixes: vec![spec(Mix::Nonmail64, 9_000), spec(Mix::Realistic, 3_000), spec(Mix::Mailstorm, 7_500)],
-                large: Some(spec(Mix::Realistic, 20_000)),
+                large: vec![spec(Mix::Realistic, 20_000), spec(Mix::Mailstorm, 75_000)],
                 parser_time: Duration::from_secs(1),
                 pipeline_time: Duration::from_secs(5),
                 memory_flows: 1_048_576,
@@ -151,7 +154,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Results> {
     let mut scale = Scale::new(config.quick);
     if !config.mixes.is_empty() {
         scale.mixes.retain(|c| config.mixes.contains(&c.mix));
-        scale.large = scale.large.filter(|c| config.mixes.contains(&c.mix));
+        scale.large.retain(|c| config.mixes.contains(&c.mix));
     }
     std::fs::create_dir_all(&config.out_dir).with_context(|| format!("creating {}", config.out_dir.display()))?;
     std::fs::create_dir_all(&config.work_dir).with_context(|| format!("creating {}", config.work_dir.display()))?;
@@ -185,7 +188,7 @@ pub fn run(config: &RunConfig) -> anyhow::Result<Results> {
     if wants(Stage::Offline) {
         eprintln!("mailgate-bench: stage offline");
         let mut offline_captures = mixes.clone();
-        if let Some(large) = &scale.large {
+        for large in &scale.large {
             let capture = captures::generate(large, &config.work_dir)?;
             results.captures.push(capture.clone());
             offline_captures.push(capture);
