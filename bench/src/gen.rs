@@ -157,8 +157,7 @@ pub fn generate<C: FrameSink, T: Write>(
         summary.frames += 1;
         summary.bytes += open.head.data.len() as u64;
         summary.last_us = open.head.ts_us;
-        let next_head = open.rest.next();
-        let frame = match next_head {
+        let frame = match open.rest.next() {
             Some(head) => {
                 due.push(Reverse((head.ts_us, flow, slot)));
                 let frame = std::mem::replace(&mut open.head, head);

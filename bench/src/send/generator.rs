@@ -86,8 +86,12 @@ fn frames_of(source: &Source) -> anyhow::Result<Vec<Vec<u8>>> {
         }
         Source::Generated(config) => {
             ensure!(config.flows > 0, "--flows must be positive");
+            let mix = captures::mix_name(config.mix);
+            eprintln!("mailgate-bench send: generating {} {mix} flows (seed {}) in memory", config.flows, config.seed);
             let mut frames = Vec::new();
-            generate(config, &mut frames, &mut std::io::sink(), &mut |_| {}).context("generating the flows")?;
+            let made =
+                generate(config, &mut frames, &mut std::io::sink(), &mut |_| {}).context("generating the flows")?;
+            eprintln!("mailgate-bench send: {} frames, {} of the flows mail", made.frames, made.mail_flows);
             frames.into_iter().map(|f| f.data).collect()
         }
     })
